@@ -1,0 +1,68 @@
+"""Check the credentials Alertmanager's ``http_config`` sends.
+
+Bearer token and/or basic auth; either configured scheme is accepted. Every
+comparison is constant-time (``hmac.compare_digest`` on bytes) and every
+configured credential is always compared, so timing reveals neither the
+secret nor which scheme matched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Optional
+
+from poundcake.settings import WebhookSettings
+
+REALM = "poundcake"
+
+
+class Authenticator:
+    def __init__(self, settings: WebhookSettings) -> None:
+        self._token = _bytes(settings.bearer_token)
+        self._user = _bytes(settings.basic_auth_username)
+        self._password = _bytes(settings.basic_auth_password)
+        self.open = settings.allow_unauthenticated and not settings.has_credentials
+
+    @property
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` value for a 401."""
+        schemes = []
+        if self._token:
+            schemes.append(f'Bearer realm="{REALM}"')
+        if self._user:
+            schemes.append(f'Basic realm="{REALM}", charset="UTF-8"')
+        return ", ".join(schemes) or f'Bearer realm="{REALM}"'
+
+    def allows(self, authorization: Optional[str]) -> bool:
+        """True when the ``Authorization`` header carries a configured credential."""
+        if self.open:
+            return True
+        scheme, _, value = (authorization or "").strip().partition(" ")
+        scheme = scheme.lower()
+        value = value.strip()
+        token_ok = False
+        basic_ok = False
+        if self._token:
+            offered = value.encode() if scheme == "bearer" else b""
+            token_ok = hmac.compare_digest(offered, self._token) and scheme == "bearer"
+        if self._user:
+            user, password = _basic(value) if scheme == "basic" else (b"", b"")
+            user_ok = hmac.compare_digest(user, self._user)
+            password_ok = hmac.compare_digest(password, self._password)
+            basic_ok = user_ok and password_ok and scheme == "basic"
+        return token_ok or basic_ok
+
+
+def _basic(value: str) -> "tuple[bytes, bytes]":
+    try:
+        decoded = base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return b"", b""
+    user, sep, password = decoded.partition(b":")
+    return (user, password) if sep else (b"", b"")
+
+
+def _bytes(value: Optional[str]) -> bytes:
+    return value.encode("utf-8") if value else b""

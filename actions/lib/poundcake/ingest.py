@@ -1,0 +1,195 @@
+"""Turn a validated delivery into dispatched triggers, exactly once each.
+
+The HTTP answer is the acknowledgement: 200 only when every alert of the
+delivery is in st2 (dispatched now or earlier), otherwise the caller answers
+503 and Alertmanager sends again. See :mod:`poundcake.dedup` for why a
+re-send dispatches nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from poundcake.alertmanager import Delivery, PayloadError, parse_delivery
+from poundcake.dedup import Claim, DedupCache
+from poundcake.metrics import SensorMetrics
+from poundcake.triggers import TriggerInstance, alert_fields, alert_instance, group_instance
+from poundcake.webhook_server import error_document
+from poundcake.workers import WorkerPool
+
+# sensor_service.dispatch(trigger, payload, trace_tag)
+DispatchFunc = Callable[..., Any]
+
+
+@dataclass
+class IngestResult:
+    request_id: str
+    alerts_received: int
+    dispatched: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    group_dispatched: bool = False
+    tracking_ids: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "alerts_received": self.alerts_received,
+            "dispatched": self.dispatched,
+            "duplicates": self.duplicates,
+            "failed": self.failed,
+            "group_dispatched": self.group_dispatched,
+            "tracking_ids": self.tracking_ids,
+        }
+
+
+class AlertIngestor:
+    def __init__(
+        self,
+        dispatch: DispatchFunc,
+        pool: WorkerPool,
+        dedup: DedupCache,
+        metrics: SensorMetrics,
+        logger: Any,
+        dispatch_groups: bool = False,
+        timeout: float = 8.0,
+    ) -> None:
+        self._dispatch = dispatch
+        self._pool = pool
+        self._dedup = dedup
+        self._metrics = metrics
+        self._log = logger
+        self._dispatch_groups = dispatch_groups
+        self._timeout = timeout
+
+    def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
+        """The webhook app: a request body in, an HTTP status and JSON answer out."""
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            return 400, error_document(request_id, f"malformed JSON: {exc}")
+        try:
+            delivery = parse_delivery(doc)
+        except PayloadError as exc:
+            return 422, error_document(request_id, str(exc), path=exc.path)
+        for status, count in Counter(a.status for a in delivery.alerts).items():
+            self._metrics.alerts_received.labels(status).inc(count)
+        result = self.ingest(delivery, request_id)
+        self._log.info(
+            "request %s from receiver %r: %d alert(s), %d dispatched, %d duplicate(s), "
+            "%d failed, %d truncated by Alertmanager",
+            request_id,
+            delivery.receiver,
+            result.alerts_received,
+            result.dispatched,
+            result.duplicates,
+            result.failed,
+            delivery.truncated_alerts,
+        )
+        answer = result.as_dict()
+        answer["truncated_alerts"] = delivery.truncated_alerts
+        if result.ok:
+            return 200, answer
+        answer["error"] = (
+            f"{result.failed} trigger(s) not dispatched; retry the delivery "
+            "(alerts already dispatched will not be dispatched twice)"
+        )
+        return 503, answer
+
+    def ingest(self, delivery: Delivery, request_id: str) -> IngestResult:
+        deadline = time.monotonic() + self._timeout
+        received_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        fields = [alert_fields(a) for a in delivery.alerts]
+        unique: Dict[str, TriggerInstance] = {}
+        for f in fields:
+            inst = alert_instance(f, delivery, request_id, received_at)
+            unique.setdefault(inst.dedup_key, inst)
+
+        result = IngestResult(
+            request_id=request_id,
+            alerts_received=len(delivery.alerts),
+            tracking_ids=list(dict.fromkeys(f["tracking_id"] for f in fields)),
+        )
+        dispatched, duplicates, failed = self._dispatch_all(list(unique.values()), deadline)
+        result.dispatched, result.duplicates, result.failed = dispatched, duplicates, failed
+        if self._dispatch_groups and result.ok:
+            group = group_instance(delivery, fields, request_id, received_at)
+            g_dispatched, _, g_failed = self._dispatch_all([group], deadline)
+            result.group_dispatched = bool(g_dispatched)
+            result.failed += g_failed
+        self._metrics.dedup_entries.set(len(self._dedup))
+        self._metrics.dedup_evictions.set(self._dedup.evictions)
+        return result
+
+    def _dispatch_all(
+        self, instances: List[TriggerInstance], deadline: float
+    ) -> Tuple[int, int, int]:
+        """Claim and dispatch ``instances``; return (dispatched, duplicates, failed)."""
+        mine: List[Tuple[TriggerInstance, Claim]] = []
+        theirs: List[Tuple[TriggerInstance, Claim]] = []
+        duplicates = 0
+        for inst in instances:
+            own, other = self._dedup.claim(inst.dedup_key)
+            if own is not None:
+                mine.append((inst, own))
+            elif other is not None:
+                theirs.append((inst, other))
+            else:
+                duplicates += 1
+                self._metrics.duplicates.labels(inst.trigger).inc()
+        if mine:
+            self._pool.drain(self._dispatch_one, mine)
+
+        dispatched = failed = 0
+        for inst, claim in mine:
+            if claim.wait(_remaining(deadline)):
+                dispatched += 1
+            else:
+                failed += 1
+        for inst, claim in theirs:
+            if claim.wait(_remaining(deadline)):
+                duplicates += 1
+                self._metrics.duplicates.labels(inst.trigger).inc()
+            else:
+                failed += 1
+        timed_out = sum(1 for _, claim in mine if not claim.done)
+        if timed_out:
+            self._metrics.dispatch_failures.labels(instances[0].trigger).inc(timed_out)
+            self._log.warning(
+                "%d dispatch(es) still running at the %.1fs deadline; answering 503 "
+                "so Alertmanager re-sends (the re-send waits for them)",
+                timed_out,
+                self._timeout,
+            )
+        return dispatched, duplicates, failed
+
+    def _dispatch_one(self, item: Tuple[TriggerInstance, Claim]) -> None:
+        inst, claim = item
+        try:
+            self._dispatch(trigger=inst.trigger, payload=inst.payload, trace_tag=inst.trace_tag)
+        except Exception as exc:  # the broker or st2 may fail in any way
+            self._dedup.release(inst.dedup_key, claim)
+            self._metrics.dispatch_failures.labels(inst.trigger).inc()
+            self._log.error(
+                "dispatch of %s (trace tag %s) failed: %s: %s",
+                inst.trigger,
+                inst.trace_tag,
+                type(exc).__name__,
+                exc,
+            )
+            return
+        self._dedup.commit(inst.dedup_key, claim)
+        self._metrics.dispatched.labels(inst.trigger).inc()
+
+
+def _remaining(deadline: float) -> Optional[float]:
+    return max(0.0, deadline - time.monotonic())

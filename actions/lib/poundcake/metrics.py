@@ -1,0 +1,76 @@
+"""Prometheus metrics served by the sensor on ``/metrics``.
+
+Each sensor process owns one registry, so tests and several instances in one
+interpreter never collide on the global default registry.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_SIZE_BUCKETS = (1e3, 4e3, 16e3, 64e3, 256e3, 1e6, 4e6, 16e6)
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class SensorMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        reg = self.registry
+        self.requests = Counter(
+            "poundcake_webhook_requests",
+            "Webhook HTTP requests by response status code.",
+            ["code"],
+            registry=reg,
+        )
+        self.alerts_received = Counter(
+            "poundcake_alerts_received",
+            "Alerts received in valid deliveries, by alert status.",
+            ["status"],
+            registry=reg,
+        )
+        self.dispatched = Counter(
+            "poundcake_triggers_dispatched",
+            "Trigger instances handed to st2, by trigger.",
+            ["trigger"],
+            registry=reg,
+        )
+        self.dispatch_failures = Counter(
+            "poundcake_dispatch_failures",
+            "Dispatches that raised or did not finish in time, by trigger.",
+            ["trigger"],
+            registry=reg,
+        )
+        self.duplicates = Counter(
+            "poundcake_duplicates_suppressed",
+            "Re-sent alerts or groups not dispatched again, by trigger.",
+            ["trigger"],
+            registry=reg,
+        )
+        self.request_duration = Histogram(
+            "poundcake_webhook_request_duration_seconds",
+            "Time from request start to response, webhook path only.",
+            buckets=_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.payload_bytes = Histogram(
+            "poundcake_webhook_payload_bytes",
+            "Webhook request body sizes.",
+            buckets=_SIZE_BUCKETS,
+            registry=reg,
+        )
+        self.dedup_entries = Gauge(
+            "poundcake_dedup_entries",
+            "Keys held in the duplicate-suppression memory.",
+            registry=reg,
+        )
+        self.dedup_evictions = Gauge(
+            "poundcake_dedup_evictions",
+            "Keys dropped from the duplicate-suppression memory because it was full.",
+            registry=reg,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,105 @@
+"""Trigger payloads dispatched by the webhook sensor.
+
+The shapes here are the pack's contract with rules; the sensor's YAML
+declares the same shapes as ``payload_schema`` and a test checks that every
+payload built here validates against it (st2 silently drops one that does
+not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Dict, List
+
+from poundcake.alertmanager import Alert, Delivery
+from poundcake.tracking import incident_id
+
+PACK = "poundcake"
+ALERT_TRIGGER = f"{PACK}.alert"
+GROUP_TRIGGER = f"{PACK}.alert_group"
+
+
+@dataclass(frozen=True)
+class TriggerInstance:
+    """One dispatch: trigger ref, payload, trace tag and its dedup key."""
+
+    trigger: str
+    payload: Dict[str, Any]
+    trace_tag: str
+    dedup_key: str
+
+
+def alert_fields(alert: Alert) -> Dict[str, Any]:
+    """The per-alert fields shared by both triggers."""
+    return {
+        "tracking_id": incident_id(alert),
+        "fingerprint": alert.fingerprint,
+        "status": alert.status,
+        "alertname": alert.alertname,
+        "severity": alert.labels.get("severity", ""),
+        "instance": alert.labels.get("instance", ""),
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "generator_url": alert.generator_url,
+    }
+
+
+def alert_instance(
+    fields: Dict[str, Any], delivery: Delivery, request_id: str, received_at: str
+) -> TriggerInstance:
+    """One ``poundcake.alert`` from an alert's :func:`alert_fields`."""
+    payload = dict(fields)
+    payload.update(
+        request_id=request_id,
+        receiver=delivery.receiver,
+        group_key=delivery.group_key,
+        external_url=delivery.external_url,
+        truncated_alerts=delivery.truncated_alerts,
+        received_at=received_at,
+    )
+    tracking_id = fields["tracking_id"]
+    return TriggerInstance(
+        trigger=ALERT_TRIGGER,
+        payload=payload,
+        trace_tag=tracking_id,
+        dedup_key=f"{tracking_id}|{fields['status']}",
+    )
+
+
+def group_instance(
+    delivery: Delivery, alerts: List[Dict[str, Any]], request_id: str, received_at: str
+) -> TriggerInstance:
+    """One ``poundcake.alert_group`` for a delivery, given its alerts' fields.
+
+    Its dedup key covers the group and the exact (incident, status) set, so a
+    re-send of an unchanged group is a duplicate and any change is not.
+    """
+    members = sorted(f"{a['tracking_id']}|{a['status']}" for a in alerts)
+    payload = {
+        "request_id": request_id,
+        "receiver": delivery.receiver,
+        "status": delivery.status,
+        "group_key": delivery.group_key,
+        "group_labels": delivery.group_labels,
+        "common_labels": delivery.common_labels,
+        "common_annotations": delivery.common_annotations,
+        "external_url": delivery.external_url,
+        "truncated_alerts": delivery.truncated_alerts,
+        "alert_count": len(alerts),
+        "alerts": alerts,
+        "received_at": received_at,
+    }
+    return TriggerInstance(
+        trigger=GROUP_TRIGGER,
+        payload=payload,
+        trace_tag=request_id,
+        dedup_key="group|" + _digest(delivery.group_key, *members),
+    )
+
+
+def _digest(*parts: str) -> str:
+    """A short stable key for a long member list (bounded dedup memory)."""
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()

@@ -1,0 +1,105 @@
+"""Receive Alertmanager webhooks and dispatch one tracked trigger per alert.
+
+The pack's library lives in ``actions/lib/poundcake`` because st2 puts
+``actions/lib`` on the path of Python actions by default; sensors get no such
+path unless ``[packs] enable_common_libs`` is on, so this module adds it
+itself. Both sides therefore import the same ``poundcake`` package on a
+default st2 install.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+_LIB = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../actions/lib"))
+if _LIB not in sys.path:
+    sys.path.insert(0, _LIB)
+
+from st2reactor.sensor.base import Sensor  # noqa: E402
+
+from poundcake.dedup import DedupCache  # noqa: E402
+from poundcake.ingest import AlertIngestor  # noqa: E402
+from poundcake.metrics import SensorMetrics  # noqa: E402
+from poundcake.settings import ConfigError, load_settings  # noqa: E402
+from poundcake.webhook_server import WebhookServer  # noqa: E402
+from poundcake.workers import WorkerPool  # noqa: E402
+
+# st2 sends SIGTERM and then SIGKILL 5 s later; drain in-flight requests
+# within that.
+SHUTDOWN_GRACE_SECONDS = 4.0
+
+
+class AlertmanagerWebhookSensor(Sensor):
+    def __init__(self, sensor_service, config=None):
+        super().__init__(sensor_service=sensor_service, config=config)
+        self._log = self.sensor_service.get_logger(name=self.__class__.__name__)
+        self._server = None
+        self._pool = None
+        self._closed = threading.Event()
+
+    def setup(self) -> None:
+        try:
+            settings = load_settings(self.config)
+        except ConfigError as exc:
+            self._log.error("poundcake webhook sensor not started: %s", exc)
+            raise
+        if settings.allow_unauthenticated and not settings.has_credentials:
+            self._log.warning(
+                "allow_unauthenticated is true: anyone who can reach %s:%d can inject alerts",
+                settings.listen_host,
+                settings.listen_port,
+            )
+        metrics = SensorMetrics()
+        self._pool = WorkerPool(settings.dispatch_concurrency)
+        ingestor = AlertIngestor(
+            dispatch=self.sensor_service.dispatch,
+            pool=self._pool,
+            dedup=DedupCache(settings.dedup_window_seconds, settings.dedup_max_entries),
+            metrics=metrics,
+            logger=self._log,
+            dispatch_groups=settings.dispatch_alert_group,
+            timeout=settings.dispatch_timeout_seconds,
+        )
+        self._server = WebhookServer(settings, ingestor.respond, metrics, self._log)
+
+    def run(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self._server.request_stop())
+        host, port = self._server.address
+        scheme = "https" if self._server.settings.tls_enabled else "http"
+        self._log.info(
+            "poundcake webhook sensor listening on %s://%s:%d%s",
+            scheme,
+            host,
+            port,
+            self._server.settings.webhook_path,
+        )
+        self._server.serve()
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        if self._server is None or self._closed.is_set():
+            return
+        self._closed.set()
+        self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
+        self._pool.close()
+        self._log.info("poundcake webhook sensor stopped")
+
+    # The sensor serves one endpoint for the whole pack; it keeps no
+    # per-trigger state, so trigger CRUD events need no action.
+    def add_trigger(self, trigger) -> None:
+        pass
+
+    def update_trigger(self, trigger) -> None:
+        pass
+
+    def remove_trigger(self, trigger) -> None:
+        pass
+
+    @property
+    def server(self) -> WebhookServer:
+        """The running server (tests and the local runner read its address)."""
+        return self._server

@@ -1,0 +1,68 @@
+"""A sensor service for running the sensor outside st2 (demo, e2e, bench).
+
+It behaves like st2's on the points the pack depends on: ``dispatch`` checks
+the payload against the trigger's declared ``payload_schema`` and, like st2,
+logs and drops an invalid one (returns None) instead of raising. Each
+accepted trigger is written as one JSON line to the sink. Knobs simulate a
+slow or failing message bus.
+"""
+
+import json
+import logging
+import threading
+import time
+
+import jsonschema
+import yaml
+
+from pack_paths import SENSOR_META
+
+
+def trigger_schemas():
+    """Declared payload schemas by trigger ref (``poundcake.<name>``)."""
+    with open(SENSOR_META) as fp:
+        meta = yaml.safe_load(fp)
+    return {f"poundcake.{t['name']}": t["payload_schema"] for t in meta["trigger_types"]}
+
+
+class DispatchFailure(RuntimeError):
+    """Simulated broker failure."""
+
+
+class LocalSensorService:
+    def __init__(self, sink, dispatch_delay=0.0, fail_first=0, validate=True):
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._delay = dispatch_delay
+        self._fail_left = fail_first
+        self._schemas = trigger_schemas() if validate else None
+        self.dispatched = 0
+        self.dropped = 0
+
+    def get_logger(self, name):
+        return logging.getLogger(f"poundcake.{name}")
+
+    def dispatch(self, trigger, payload=None, trace_tag=None):
+        if self._delay:
+            time.sleep(self._delay)
+        with self._lock:
+            if self._fail_left > 0:
+                self._fail_left -= 1
+                raise DispatchFailure("simulated message bus failure")
+        if self._schemas is not None:
+            try:
+                jsonschema.validate(payload, self._schemas[trigger])
+            except (KeyError, jsonschema.ValidationError) as exc:
+                logging.getLogger("poundcake.local").warning(
+                    "dropping %s: payload fails its schema: %s", trigger, exc
+                )
+                with self._lock:
+                    self.dropped += 1
+                return None
+        line = json.dumps({"trigger": trigger, "trace_tag": trace_tag, "payload": payload})
+        with self._lock:
+            self.dispatched += 1
+            if self._sink is not None:
+                self._sink.write(line + "\n")
+                self._sink.flush()
+        return {"trigger": trigger, "payload": payload, "trace_tag": trace_tag}
