@@ -77,10 +77,11 @@ def parse_delivery(doc: Any) -> Delivery:
     truncated = doc.get("truncatedAlerts", 0)
     if not isinstance(truncated, int) or isinstance(truncated, bool) or truncated < 0:
         raise PayloadError("truncatedAlerts", "must be a non-negative integer")
+    alerts = tuple(_alert(a, f"alerts[{i}]") for i, a in enumerate(raw_alerts))
     return Delivery(
         receiver=_string(doc, "receiver", "receiver"),
         status=_status(doc, "status"),
-        alerts=tuple(_alert(a, f"alerts[{i}]") for i, a in enumerate(raw_alerts)),
+        alerts=alerts,
         group_labels=_string_map(doc.get("groupLabels", {}), "groupLabels"),
         common_labels=_string_map(doc.get("commonLabels", {}), "commonLabels"),
         common_annotations=_string_map(doc.get("commonAnnotations", {}), "commonAnnotations"),

@@ -178,12 +178,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/health":
-            self._send(200, {"status": "alive"})
+            self._send(200, {"status": "alive"}, count=False)
         elif path == "/ready":
             ready = self.owner.ready
-            self._send(200 if ready else 503, {"status": "ready" if ready else "stopping"})
+            doc = {"status": "ready" if ready else "stopping"}
+            self._send(200 if ready else 503, doc, count=False)
         elif path == "/metrics":
-            self._send_raw(200, self.owner.metrics.render(), self.owner.metrics.content_type)
+            metrics = self.owner.metrics
+            self._send_raw(200, metrics.render(), metrics.content_type, count=False)
         else:
             self._not_here(path)
 
@@ -245,12 +247,18 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": f"no such path {path}"})
 
-    def _send(self, status: int, doc: Dict[str, Any], request_id: Optional[str] = None) -> None:
+    def _send(
+        self,
+        status: int,
+        doc: Dict[str, Any],
+        request_id: Optional[str] = None,
+        count: bool = True,
+    ) -> None:
         headers = dict(getattr(self, "_extra_headers", {}))
         if request_id:
             headers["X-Request-Id"] = request_id
         body = json.dumps(doc, separators=(",", ":")).encode()
-        self._send_raw(status, body, "application/json", headers)
+        self._send_raw(status, body, "application/json", headers, count)
 
     def _send_raw(
         self,
@@ -258,8 +266,11 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes,
         content_type: str,
         headers: Optional[Dict[str, str]] = None,
+        count: bool = True,
     ) -> None:
-        self.owner.metrics.requests.labels(str(status)).inc()
+        """Answer; ``count`` is False for probes and scrapes, which are not webhook traffic."""
+        if count:
+            self.owner.metrics.requests.labels(str(status)).inc()
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)

@@ -1,0 +1,28 @@
+"""Run the sensor under a BaseSensorTestCase the way st2's wrapper does:
+setup(), run() in its own thread, cleanup() at the end."""
+
+import contextlib
+import threading
+
+TOKEN = "tok-123"
+
+
+def base_config(**overrides):
+    config = {"listen_host": "127.0.0.1", "listen_port": 0, "bearer_token": TOKEN}
+    config.update(overrides)
+    return config
+
+
+@contextlib.contextmanager
+def running_sensor(test_case, **config_overrides):
+    """Yield the started sensor; its port is ``sensor.server.address[1]``."""
+    sensor = test_case.get_sensor_instance(config=base_config(**config_overrides))
+    sensor.setup()
+    thread = threading.Thread(target=sensor.run, name="sensor-run", daemon=True)
+    thread.start()
+    try:
+        yield sensor
+    finally:
+        sensor.cleanup()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "sensor run() did not return after cleanup()"

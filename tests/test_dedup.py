@@ -1,0 +1,78 @@
+"""Duplicate suppression memory with in-flight claims."""
+
+import threading
+
+import pytest
+
+from poundcake.dedup import DedupCache
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_committed_key_is_a_duplicate_within_the_window_only():
+    clock = Clock()
+    cache = DedupCache(window=60, max_entries=10, clock=clock)
+    mine, _ = cache.claim("a")
+    cache.commit("a", mine)
+    assert cache.claim("a") == (None, None)
+    clock.now += 61
+    again, theirs = cache.claim("a")
+    assert again is not None and theirs is None
+
+
+def test_released_key_can_be_claimed_again():
+    cache = DedupCache(window=60, max_entries=10)
+    mine, _ = cache.claim("a")
+    cache.release("a", mine)
+    assert mine.done and not mine.ok
+    again, _ = cache.claim("a")
+    assert again is not None
+
+
+def test_second_claim_waits_for_the_first_and_sees_its_outcome():
+    cache = DedupCache(window=60, max_entries=10)
+    mine, _ = cache.claim("a")
+    none, theirs = cache.claim("a")
+    assert none is None and theirs is mine
+    threading.Timer(0.05, cache.commit, ("a", mine)).start()
+    assert theirs.wait(timeout=5) is True
+
+
+def test_waiting_on_a_claim_that_fails_reports_failure():
+    cache = DedupCache(window=60, max_entries=10)
+    mine, _ = cache.claim("a")
+    _, theirs = cache.claim("a")
+    cache.release("a", mine)
+    assert theirs.wait(timeout=1) is False
+
+
+def test_memory_is_bounded_and_evicts_oldest_first():
+    cache = DedupCache(window=3600, max_entries=100)
+    for i in range(1000):
+        claim, _ = cache.claim(str(i))
+        cache.commit(str(i), claim)
+    assert len(cache) == 100
+    assert cache.evictions == 900
+    assert cache.claim("999") == (None, None)
+    assert cache.claim("0")[0] is not None
+
+
+def test_zero_window_remembers_nothing():
+    cache = DedupCache(window=0, max_entries=10)
+    claim, _ = cache.claim("a")
+    cache.commit("a", claim)
+    assert len(cache) == 0
+    assert cache.claim("a")[0] is not None
+
+
+def test_invalid_bounds_are_refused():
+    with pytest.raises(ValueError):
+        DedupCache(window=-1, max_entries=10)
+    with pytest.raises(ValueError):
+        DedupCache(window=1, max_entries=0)

@@ -1,0 +1,238 @@
+"""The webhook sensor as st2 runs it: HTTP in, dispatched triggers out."""
+
+import json
+import threading
+
+import jsonschema
+from deliveries import captured, firing_body, make_delivery, resolved_body
+from local_sensor_service import trigger_schemas
+from sensor_harness import TOKEN, running_sensor
+from st2tests.base import BaseSensorTestCase
+from webhook_client import basic, bearer, request
+
+from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
+
+
+class FlakyDispatch:
+    """Wraps the mock service's dispatch so that chosen calls raise."""
+
+    def __init__(self, service, fail_calls):
+        self._dispatch = service.dispatch
+        self._fail_calls = set(fail_calls)
+        self._calls = 0
+        self._lock = threading.Lock()
+        service.dispatch = self
+
+    def __call__(self, trigger, payload=None, trace_tag=None):
+        with self._lock:
+            self._calls += 1
+            fail = self._calls in self._fail_calls
+        if fail:
+            raise ConnectionError("broker unreachable")
+        return self._dispatch(trigger=trigger, payload=payload, trace_tag=trace_tag)
+
+
+class WebhookSensorTest(BaseSensorTestCase):
+    sensor_cls = AlertmanagerWebhookSensor
+
+    def post(self, sensor, body, headers=None, path="/webhook"):
+        port = sensor.server.address[1]
+        return request(port, "POST", path, body, bearer(TOKEN) if headers is None else headers)
+
+    def alert_payloads(self):
+        return [t["payload"] for t in self.get_dispatched_triggers() if t["trigger"] == "poundcake.alert"]
+
+    def test_real_delivery_dispatches_one_tracked_trigger_per_alert(self):
+        with running_sensor(self) as sensor:
+            answer = self.post(sensor, firing_body())
+        self.assertEqual(answer.status, 200)
+        doc = answer.json
+        self.assertEqual(doc["alerts_received"], 3)
+        self.assertEqual(doc["dispatched"], 3)
+        self.assertEqual(doc["truncated_alerts"], 2)
+        self.assertEqual(answer.headers["x-request-id"], doc["request_id"])
+        triggers = self.get_dispatched_triggers()
+        self.assertEqual(len(triggers), 3)
+        for item in triggers:
+            payload = item["payload"]
+            self.assertEqual(item["trigger"], "poundcake.alert")
+            self.assertEqual(item["trace_context"].trace_tag, payload["tracking_id"])
+            self.assertEqual(payload["request_id"], doc["request_id"])
+            self.assertEqual(payload["truncated_alerts"], 2)
+        self.assertEqual(
+            sorted(p["tracking_id"] for p in self.alert_payloads()), sorted(doc["tracking_ids"])
+        )
+        first = next(p for p in self.alert_payloads() if p["instance"] == "host1")
+        self.assertEqual(first["fingerprint"], "37bb06284ad968e0")
+        self.assertEqual(first["severity"], "critical")
+        self.assertEqual(first["annotations"], {"summary": "probe alert 1"})
+        self.assertEqual(first["generator_url"], "http://gen.example/1")
+        self.assertIsNone(first["ends_at"])
+
+    def test_every_dispatched_payload_validates_against_the_declared_schema(self):
+        schemas = trigger_schemas()
+        hostile = make_delivery(5, service="nginx; touch /tmp/pwned", host="$(reboot)")
+        with running_sensor(self, dispatch_alert_group=True) as sensor:
+            for body in (firing_body(), resolved_body(), hostile, make_delivery(50, "resolved")):
+                self.assertEqual(self.post(sensor, body).status, 200)
+        triggers = self.get_dispatched_triggers()
+        self.assertEqual(len(triggers), 3 + 3 + 5 + 50 + 4)
+        for item in triggers:
+            jsonschema.validate(item["payload"], schemas[item["trigger"]])
+
+    def test_resend_of_same_incident_dispatches_nothing(self):
+        with running_sensor(self) as sensor:
+            self.post(sensor, firing_body())
+            again = self.post(sensor, firing_body())
+        self.assertEqual(again.status, 200)
+        self.assertEqual(again.json["dispatched"], 0)
+        self.assertEqual(again.json["duplicates"], 3)
+        self.assertEqual(len(self.get_dispatched_triggers()), 3)
+
+    def test_status_change_and_re_fire_always_dispatch(self):
+        refire = firing_body()
+        for alert in refire["alerts"]:
+            alert["startsAt"] = "2026-11-23T09:00:00Z"
+        with running_sensor(self) as sensor:
+            self.post(sensor, firing_body())
+            self.post(sensor, resolved_body())
+            self.post(sensor, refire)
+        statuses = [(p["instance"], p["status"]) for p in self.alert_payloads()]
+        self.assertEqual(len(statuses), 9)
+        self.assertEqual(statuses.count(("host1", "firing")), 2)
+        self.assertEqual(statuses.count(("host1", "resolved")), 1)
+
+    def test_failed_dispatch_answers_503_and_the_retry_dispatches_only_the_rest(self):
+        FlakyDispatch(self.sensor_service, fail_calls={2})
+        with running_sensor(self) as sensor:
+            first = self.post(sensor, firing_body())
+            retry = self.post(sensor, firing_body())
+        self.assertEqual(first.status, 503)
+        self.assertEqual((first.json["dispatched"], first.json["failed"]), (2, 1))
+        self.assertIn("retry", first.json["error"])
+        self.assertEqual(retry.status, 200)
+        self.assertEqual((retry.json["dispatched"], retry.json["duplicates"]), (1, 2))
+        fingerprints = sorted(p["fingerprint"] for p in self.alert_payloads())
+        self.assertEqual(fingerprints, sorted(a["fingerprint"] for a in firing_body()["alerts"]))
+
+    def test_concurrent_duplicate_deliveries_dispatch_each_alert_once(self):
+        body = make_delivery(200)
+        answers = []
+        with running_sensor(self) as sensor:
+            threads = [
+                threading.Thread(target=lambda: answers.append(self.post(sensor, body)))
+                for _ in range(6)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        self.assertEqual([a.status for a in answers], [200] * 6)
+        self.assertEqual(sum(a.json["dispatched"] for a in answers), 200)
+        self.assertEqual(sum(a.json["duplicates"] for a in answers), 1000)
+        self.assertEqual(len(self.get_dispatched_triggers()), 200)
+
+    def test_alert_group_trigger_is_optional_and_carries_the_whole_delivery(self):
+        with running_sensor(self, dispatch_alert_group=True) as sensor:
+            answer = self.post(sensor, firing_body())
+            self.post(sensor, firing_body())
+        groups = [t for t in self.get_dispatched_triggers() if t["trigger"] == "poundcake.alert_group"]
+        self.assertEqual(len(groups), 1)
+        group = groups[0]
+        self.assertEqual(group["trace_context"].trace_tag, answer.json["request_id"])
+        self.assertEqual(group["payload"]["alert_count"], 3)
+        self.assertEqual(group["payload"]["truncated_alerts"], 2)
+        self.assertEqual(group["payload"]["group_labels"], {"alertname": "ProbeAlert"})
+        self.assertTrue(answer.json["group_dispatched"])
+
+    def test_basic_auth_delivery(self):
+        config = {"bearer_token": None, "basic_auth_username": "am", "basic_auth_password": "pw"}
+        with running_sensor(self, **config) as sensor:
+            ok = self.post(sensor, firing_body(), basic("am", "pw"))
+            wrong = self.post(sensor, firing_body(), basic("am", "nope"))
+        self.assertEqual(ok.status, 200)
+        self.assertEqual(wrong.status, 401)
+        self.assertIn("Basic", wrong.headers["www-authenticate"])
+
+    def test_bad_requests_get_clear_json_errors_and_the_sensor_keeps_serving(self):
+        json_headers = bearer(TOKEN)
+        with running_sensor(self, max_body_bytes=4096) as sensor:
+            port = sensor.server.address[1]
+            cases = {
+                401: self.post(sensor, firing_body(), {"Content-Type": "application/json"}),
+                400: self.post(sensor, b"{not json", json_headers),
+                413: self.post(sensor, make_delivery(40), json_headers),
+                415: self.post(sensor, b"a=b", {**json_headers, "Content-Type": "text/plain"}),
+                422: self.post(sensor, {"version": "4", "alerts": [{}]}, json_headers),
+                404: self.post(sensor, firing_body(), json_headers, path="/other"),
+                405: request(port, "GET", "/webhook"),
+            }
+            deep = self.post(sensor, b"[" * 100000 + b"]" * 100000, json_headers)
+            still_ok = self.post(sensor, firing_body())
+        for status, answer in cases.items():
+            self.assertEqual(answer.status, status, answer.body)
+            self.assertIn("error", answer.json)
+            self.assertEqual(answer.headers["content-type"], "application/json")
+        self.assertIn("www-authenticate", cases[401].headers)
+        self.assertEqual(cases[422].json["path"], "alerts[0].labels")
+        self.assertIn("max_body_bytes", cases[413].json["error"])
+        self.assertEqual(cases[405].headers["allow"], "POST")
+        self.assertIn(deep.status, (400, 413))
+        self.assertEqual(still_ok.status, 200)
+        self.assertEqual(len(self.get_dispatched_triggers()), 3)
+
+    def test_health_ready_and_metrics(self):
+        with running_sensor(self) as sensor:
+            port = sensor.server.address[1]
+            self.post(sensor, firing_body())
+            self.post(sensor, firing_body())
+            self.post(sensor, b"{", bearer(TOKEN))
+            health = request(port, "GET", "/health")
+            ready = request(port, "GET", "/ready")
+            metrics = request(port, "GET", "/metrics").body.decode()
+        self.assertEqual((health.status, health.json), (200, {"status": "alive"}))
+        self.assertEqual((ready.status, ready.json), (200, {"status": "ready"}))
+        for line in (
+            'poundcake_webhook_requests_total{code="200"} 2.0',
+            'poundcake_webhook_requests_total{code="400"} 1.0',
+            'poundcake_alerts_received_total{status="firing"} 6.0',
+            'poundcake_triggers_dispatched_total{trigger="poundcake.alert"} 3.0',
+            'poundcake_duplicates_suppressed_total{trigger="poundcake.alert"} 3.0',
+            "poundcake_webhook_request_duration_seconds_count 3.0",
+            "poundcake_webhook_payload_bytes_count 3.0",
+            "poundcake_dedup_entries 3.0",
+        ):
+            self.assertIn(line, metrics)
+
+    def test_dispatch_failures_are_counted(self):
+        FlakyDispatch(self.sensor_service, fail_calls={1, 2, 3})
+        with running_sensor(self) as sensor:
+            self.assertEqual(self.post(sensor, firing_body()).status, 503)
+            metrics = request(sensor.server.address[1], "GET", "/metrics").body.decode()
+        self.assertIn('poundcake_dispatch_failures_total{trigger="poundcake.alert"} 3.0', metrics)
+
+    def test_cleanup_frees_the_port(self):
+        import socket
+
+        with running_sensor(self) as sensor:
+            port = sensor.server.address[1]
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+
+    def test_refuses_to_start_without_credentials_and_logs_why(self):
+        sensor = self.get_sensor_instance(config={"listen_host": "127.0.0.1", "listen_port": 0})
+        with self.assertRaises(ValueError):
+            sensor.setup()
+        logged = " ".join(str(c) for c in self.sensor_service._logger.error.call_args_list)
+        self.assertIn("no webhook credentials configured", logged)
+
+    def test_captured_request_headers_are_accepted_as_sent(self):
+        capture = captured("am-0.25-firing-truncated.json")
+        headers = {k: v for k, v in capture["headers"] if k not in ("Host", "Content-Length")}
+        with running_sensor(self) as sensor:
+            answer = self.post(sensor, json.dumps(capture["body"]).encode(), headers, capture["path"])
+        self.assertEqual(answer.status, 404)  # captured at /hook/bearer; ours is /webhook
+        with running_sensor(self, webhook_path=capture["path"]) as sensor:
+            answer = self.post(sensor, json.dumps(capture["body"]).encode(), headers, capture["path"])
+        self.assertEqual(answer.status, 200)

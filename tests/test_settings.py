@@ -1,0 +1,75 @@
+"""Pack config for the sensor: defaults, checks, and agreement with the schema."""
+
+import os
+
+import jsonschema
+import pytest
+import yaml
+from pack_paths import PACK_DIR
+
+from poundcake.settings import ConfigError, WebhookSettings, load_settings
+
+
+def schema():
+    with open(os.path.join(PACK_DIR, "config.schema.yaml")) as fp:
+        return yaml.safe_load(fp)
+
+
+def test_refuses_to_start_without_credentials():
+    with pytest.raises(ConfigError, match="no webhook credentials configured"):
+        load_settings({})
+
+
+def test_allow_unauthenticated_must_be_explicit():
+    assert load_settings({"allow_unauthenticated": True}).allow_unauthenticated
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"bearer_token": "t", "listen_port": "80"}, "listen_port must be an integer"),
+        ({"bearer_token": "t", "listen_port": 70000}, "listen_port must be between"),
+        ({"bearer_token": "t", "dispatch_concurrency": 0}, "dispatch_concurrency"),
+        ({"bearer_token": "t", "allow_unauthenticated": "yes"}, "allow_unauthenticated"),
+        ({"basic_auth_username": "u"}, "set together"),
+        ({"bearer_token": "t", "webhook_path": "metrics"}, "webhook_path"),
+        ({"bearer_token": "t", "webhook_path": "/health"}, "webhook_path"),
+        ({"bearer_token": "t", "tls_cert_file": "/nope.crt"}, "tls_cert_file and tls_key_file"),
+        (
+            {"bearer_token": "t", "tls_cert_file": "/nope.crt", "tls_key_file": "/nope.key"},
+            "no such file",
+        ),
+        ({"bearer_token": 12}, "bearer_token must be a string"),
+    ],
+)
+def test_bad_values_name_the_key(config, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config)
+
+
+def test_schema_defaults_match_the_code_defaults():
+    code = WebhookSettings()
+    for key, spec in schema().items():
+        assert hasattr(code, key), f"config.schema.yaml has {key}, the sensor does not"
+        if "default" in spec:
+            assert getattr(code, key) == spec["default"], key
+
+
+def test_every_setting_is_in_the_schema():
+    assert set(WebhookSettings.__dataclass_fields__) <= set(schema())
+
+
+def test_example_config_matches_the_schema():
+    with open(os.path.join(PACK_DIR, "poundcake.yaml.example")) as fp:
+        example = yaml.safe_load(fp)
+    spec = schema()
+    as_json_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            k: {x: v for x, v in s.items() if x not in ("required", "secret")}
+            for k, s in spec.items()
+        },
+    }
+    jsonschema.validate(example, as_json_schema)
+    assert set(example) <= set(spec)
