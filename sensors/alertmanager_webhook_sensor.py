@@ -71,11 +71,13 @@ class AlertmanagerWebhookSensor(Sensor):
         host, port = self._server.address
         scheme = "https" if self._server.settings.tls_enabled else "http"
         self._log.info(
-            "poundcake webhook sensor listening on %s://%s:%d%s",
+            "poundcake webhook sensor listening on %s://%s:%d%s (%d dispatch workers on %s)",
             scheme,
             host,
             port,
             self._server.settings.webhook_path,
+            self._pool.size,
+            self._pool.kind,
         )
         self._server.serve()
         self.cleanup()

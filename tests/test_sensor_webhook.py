@@ -4,13 +4,12 @@ import json
 import threading
 
 import jsonschema
+from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
 from deliveries import captured, firing_body, make_delivery, resolved_body
 from local_sensor_service import trigger_schemas
 from sensor_harness import TOKEN, running_sensor
 from st2tests.base import BaseSensorTestCase
 from webhook_client import basic, bearer, request
-
-from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
 
 
 class FlakyDispatch:
@@ -40,7 +39,11 @@ class WebhookSensorTest(BaseSensorTestCase):
         return request(port, "POST", path, body, bearer(TOKEN) if headers is None else headers)
 
     def alert_payloads(self):
-        return [t["payload"] for t in self.get_dispatched_triggers() if t["trigger"] == "poundcake.alert"]
+        return [
+            t["payload"]
+            for t in self.get_dispatched_triggers()
+            if t["trigger"] == "poundcake.alert"
+        ]
 
     def test_real_delivery_dispatches_one_tracked_trigger_per_alert(self):
         with running_sensor(self) as sensor:
@@ -136,7 +139,9 @@ class WebhookSensorTest(BaseSensorTestCase):
         with running_sensor(self, dispatch_alert_group=True) as sensor:
             answer = self.post(sensor, firing_body())
             self.post(sensor, firing_body())
-        groups = [t for t in self.get_dispatched_triggers() if t["trigger"] == "poundcake.alert_group"]
+        groups = [
+            t for t in self.get_dispatched_triggers() if t["trigger"] == "poundcake.alert_group"
+        ]
         self.assertEqual(len(groups), 1)
         group = groups[0]
         self.assertEqual(group["trace_context"].trace_tag, answer.json["request_id"])
@@ -231,8 +236,12 @@ class WebhookSensorTest(BaseSensorTestCase):
         capture = captured("am-0.25-firing-truncated.json")
         headers = {k: v for k, v in capture["headers"] if k not in ("Host", "Content-Length")}
         with running_sensor(self) as sensor:
-            answer = self.post(sensor, json.dumps(capture["body"]).encode(), headers, capture["path"])
+            answer = self.post(
+                sensor, json.dumps(capture["body"]).encode(), headers, capture["path"]
+            )
         self.assertEqual(answer.status, 404)  # captured at /hook/bearer; ours is /webhook
         with running_sensor(self, webhook_path=capture["path"]) as sensor:
-            answer = self.post(sensor, json.dumps(capture["body"]).encode(), headers, capture["path"])
+            answer = self.post(
+                sensor, json.dumps(capture["body"]).encode(), headers, capture["path"]
+            )
         self.assertEqual(answer.status, 200)

@@ -14,7 +14,6 @@ import time
 
 import jsonschema
 import yaml
-
 from pack_paths import SENSOR_META
 
 

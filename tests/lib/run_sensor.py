@@ -33,7 +33,6 @@ def main() -> int:
         eventlet.monkey_patch(os=True, select=True, socket=True, thread=True, time=True)
 
     import yaml
-
     from pack_paths import SENSOR_FILE, use_pack_paths
 
     use_pack_paths()

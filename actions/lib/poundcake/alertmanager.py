@@ -99,7 +99,9 @@ def _alert(raw: Any, path: str) -> Alert:
         raise PayloadError(f"{path}.labels.alertname", "is required")
     fingerprint = raw.get("fingerprint")
     if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
-        raise PayloadError(f"{path}.fingerprint", "must be a hex string of 8 to 64 lowercase digits")
+        raise PayloadError(
+            f"{path}.fingerprint", "must be a hex string of 8 to 64 lowercase digits"
+        )
     ends_at = raw.get("endsAt")
     return Alert(
         status=_status(raw, path),
@@ -128,7 +130,7 @@ def parse_timestamp(value: Any, path: str) -> str:
     return f"{year}-{month}-{day}T{hour}:{minute}:{second}{frac}Z"
 
 
-def _shift_to_utc(match: "re.Match[str]") -> str:
+def _shift_to_utc(match: re.Match[str]) -> str:
     from datetime import datetime, timedelta, timezone
 
     year, month, day, hour, minute, second, fraction, zone = match.groups()
@@ -170,4 +172,3 @@ def _string_map(value: Any, path: str) -> Dict[str, str]:
         if not isinstance(item, str):
             raise PayloadError(f"{path}.{key}", "must be a string")
     return value
-

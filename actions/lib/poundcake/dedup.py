@@ -54,14 +54,14 @@ class DedupCache:
         self.window = window
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: "OrderedDict[str, _Entry]" = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.evictions = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def claim(self, key: str) -> "tuple[Optional[Claim], Optional[Claim]]":
+    def claim(self, key: str) -> tuple[Optional[Claim], Optional[Claim]]:
         """Try to take ``key``.
 
         Returns ``(mine, None)`` when the caller must dispatch and then call

@@ -55,7 +55,7 @@ class Authenticator:
         return token_ok or basic_ok
 
 
-def _basic(value: str) -> "tuple[bytes, bytes]":
+def _basic(value: str) -> tuple[bytes, bytes]:
     try:
         decoded = base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):

@@ -150,7 +150,7 @@ class AlertIngestor:
             self._pool.drain(self._dispatch_one, mine)
 
         dispatched = failed = 0
-        for inst, claim in mine:
+        for _inst, claim in mine:
             if claim.wait(_remaining(deadline)):
                 dispatched += 1
             else:

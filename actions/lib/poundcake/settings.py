@@ -105,9 +105,7 @@ def _check_consistency(s: WebhookSettings) -> None:
             "config webhook_path must start with / and not be /health, /ready or /metrics"
         )
     if bool(s.basic_auth_username) != bool(s.basic_auth_password):
-        raise ConfigError(
-            "config basic_auth_username and basic_auth_password must be set together"
-        )
+        raise ConfigError("config basic_auth_username and basic_auth_password must be set together")
     if not s.has_credentials and not s.allow_unauthenticated:
         raise ConfigError(
             "no webhook credentials configured: set bearer_token and/or "

@@ -219,7 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         if content_type not in _JSON_TYPES:
             return 415, error_document(request_id, "Content-Type must be application/json")
         if self.headers.get("Transfer-Encoding"):
-            return 411, error_document(request_id, "chunked bodies are not accepted; send Content-Length")
+            return 411, error_document(
+                request_id, "chunked bodies are not accepted; send Content-Length"
+            )
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:

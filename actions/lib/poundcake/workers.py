@@ -36,9 +36,11 @@ class WorkerPool:
 
             self._green = GreenPool(size)
             self._threads = None
+            self.kind = "eventlet green threads"
         else:
             self._green = None
             self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="poundcake")
+            self.kind = "OS threads"
 
     def drain(self, func: Callable[[Any], None], items: Iterable[Any]) -> None:
         """Start workers that call ``func`` on every item; return at once.
@@ -63,4 +65,3 @@ class WorkerPool:
         """Take no more work; a dispatch still running is not waited for."""
         if self._threads is not None:
             self._threads.shutdown(wait=False)
-

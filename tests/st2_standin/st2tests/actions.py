@@ -1,6 +1,7 @@
 """Stand-in for st2tests.actions.BaseActionTestCase."""
 
 from st2common.runners.utils import get_action_class_instance
+
 from st2tests.mocks.action import MockActionService, MockActionWrapper
 from st2tests.pack_resource import BasePackResourceTestCase
 

@@ -8,7 +8,7 @@ from unittest import TestCase
 class BasePackResourceTestCase(TestCase):
     def get_fixture_content(self, fixture_path):
         path = os.path.join(self._get_base_pack_path(), "tests/fixtures/", fixture_path)
-        with open(path, "r") as fp:
+        with open(path) as fp:
             return fp.read()
 
     def _get_base_pack_path(self):

@@ -34,4 +34,4 @@ class BaseSensorTestCase(BasePackResourceTestCase):
                 and (not trace_context or item["trace_context"] == trace_context)
             ):
                 return True
-        raise AssertionError('Trigger "%s" hasn\'t been dispatched' % trigger)
+        raise AssertionError(f'Trigger "{trigger}" hasn\'t been dispatched')

@@ -6,10 +6,11 @@ class KeyValuePair:
         for key, value in kwargs.items():
             setattr(self, key, value)
 
-    @property
-    def id(self):
+    def get_id(self):
         return getattr(self, "name", None)
 
-    @id.setter
-    def id(self, value):
+    def set_id(self, value):
         pass
+
+    # st2 exposes the key's name as its id and ignores assignments to it.
+    id = property(get_id, set_id)  # noqa: A003

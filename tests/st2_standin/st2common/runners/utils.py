@@ -17,14 +17,14 @@ class PackConfigDict(dict):
             return super().__getitem__(key)
         except KeyError:
             raise ValueError(
-                'Config for pack "%s" is missing key "%s". Make sure that the config file '
-                "exists on disk (/opt/stackstorm/configs/%s.yaml) and contains that key."
-                % (self._pack_name, key, self._pack_name)
-            )
+                f'Config for pack "{self._pack_name}" is missing key "{key}". Make sure that '
+                f"the config file exists on disk (/opt/stackstorm/configs/{self._pack_name}.yaml)"
+                " and contains that key."
+            ) from None
 
 
 def get_logger_for_python_runner_action(action_name, log_level="debug"):
-    name = "actions.python.%s" % action_name
+    name = f"actions.python.{action_name}"
     if name not in _LOGGERS:
         level = getattr(logging, log_level.upper(), logging.DEBUG)
         logger = logging.getLogger(name)

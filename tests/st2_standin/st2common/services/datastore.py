@@ -30,4 +30,4 @@ class BaseDatastoreService:
         return self._get_datastore_key_prefix() + self.DATASTORE_NAME_SEPARATOR + name
 
     def _get_datastore_key_prefix(self):
-        return "%s.%s" % (self._pack_name, self._class_name)
+        return f"{self._pack_name}.{self._class_name}"

@@ -21,7 +21,7 @@ class SensorService:
     def get_logger(self, name):
         import logging
 
-        logger = logging.getLogger("%s.%s" % (self._sensor_wrapper._logger.name, name))
+        logger = logging.getLogger(f"{self._sensor_wrapper._logger.name}.{name}")
         logger.propagate = True
         return logger
 

@@ -4,6 +4,7 @@ from logging import RootLogger
 from unittest.mock import Mock
 
 from python_runner.python_action_wrapper import ActionService
+
 from st2tests.mocks.datastore import MockDatastoreService
 
 

@@ -5,6 +5,7 @@ from unittest.mock import Mock
 
 from st2common.models.api.trace import TraceContext
 from st2reactor.container.sensor_wrapper import SensorService
+
 from st2tests.mocks.datastore import MockDatastoreService
 
 
@@ -34,7 +35,9 @@ class MockSensorService(SensorService):
 
     def dispatch(self, trigger, payload=None, trace_tag=None):
         trace_context = TraceContext(trace_tag=trace_tag) if trace_tag else None
-        return self.dispatch_with_context(trigger=trigger, payload=payload, trace_context=trace_context)
+        return self.dispatch_with_context(
+            trigger=trigger, payload=payload, trace_context=trace_context
+        )
 
     def dispatch_with_context(self, trigger, payload=None, trace_context=None):
         item = {"trigger": trigger, "payload": payload, "trace_context": trace_context}

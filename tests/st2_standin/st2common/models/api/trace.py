@@ -7,7 +7,7 @@ class TraceContext:
         self.trace_tag = trace_tag
 
     def __str__(self):
-        return "{id_: %s, trace_tag: %s}" % (self.id_, self.trace_tag)
+        return f"{{id_: {self.id_}, trace_tag: {self.trace_tag}}}"
 
     def __json__(self):
         return vars(self)
