@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from poundcake.dedup import DedupCache
+from poundcake.dedup import Batch, DedupCache
 
 
 class Clock:
@@ -18,27 +18,27 @@ class Clock:
 def test_committed_key_is_a_duplicate_within_the_window_only():
     clock = Clock()
     cache = DedupCache(window=60, max_entries=10, clock=clock)
-    mine, _ = cache.claim("a")
+    mine, _ = cache.claim("a", Batch())
     cache.commit("a", mine)
-    assert cache.claim("a") == (None, None)
+    assert cache.claim("a", Batch()) == (None, None)
     clock.now += 61
-    again, theirs = cache.claim("a")
+    again, theirs = cache.claim("a", Batch())
     assert again is not None and theirs is None
 
 
 def test_released_key_can_be_claimed_again():
     cache = DedupCache(window=60, max_entries=10)
-    mine, _ = cache.claim("a")
+    mine, _ = cache.claim("a", Batch())
     cache.release("a", mine)
     assert mine.done and not mine.ok
-    again, _ = cache.claim("a")
+    again, _ = cache.claim("a", Batch())
     assert again is not None
 
 
 def test_second_claim_waits_for_the_first_and_sees_its_outcome():
     cache = DedupCache(window=60, max_entries=10)
-    mine, _ = cache.claim("a")
-    none, theirs = cache.claim("a")
+    mine, _ = cache.claim("a", Batch())
+    none, theirs = cache.claim("a", Batch())
     assert none is None and theirs is mine
     threading.Timer(0.05, cache.commit, ("a", mine)).start()
     assert theirs.wait(timeout=5) is True
@@ -46,8 +46,8 @@ def test_second_claim_waits_for_the_first_and_sees_its_outcome():
 
 def test_waiting_on_a_claim_that_fails_reports_failure():
     cache = DedupCache(window=60, max_entries=10)
-    mine, _ = cache.claim("a")
-    _, theirs = cache.claim("a")
+    mine, _ = cache.claim("a", Batch())
+    _, theirs = cache.claim("a", Batch())
     cache.release("a", mine)
     assert theirs.wait(timeout=1) is False
 
@@ -55,20 +55,20 @@ def test_waiting_on_a_claim_that_fails_reports_failure():
 def test_memory_is_bounded_and_evicts_oldest_first():
     cache = DedupCache(window=3600, max_entries=100)
     for i in range(1000):
-        claim, _ = cache.claim(str(i))
+        claim, _ = cache.claim(str(i), Batch())
         cache.commit(str(i), claim)
     assert len(cache) == 100
     assert cache.evictions == 900
-    assert cache.claim("999") == (None, None)
-    assert cache.claim("0")[0] is not None
+    assert cache.claim("999", Batch()) == (None, None)
+    assert cache.claim("0", Batch())[0] is not None
 
 
 def test_zero_window_remembers_nothing():
     cache = DedupCache(window=0, max_entries=10)
-    claim, _ = cache.claim("a")
+    claim, _ = cache.claim("a", Batch())
     cache.commit("a", claim)
     assert len(cache) == 0
-    assert cache.claim("a")[0] is not None
+    assert cache.claim("a", Batch())[0] is not None
 
 
 def test_invalid_bounds_are_refused():
@@ -76,3 +76,16 @@ def test_invalid_bounds_are_refused():
         DedupCache(window=-1, max_entries=10)
     with pytest.raises(ValueError):
         DedupCache(window=1, max_entries=0)
+
+
+def test_a_batch_ends_when_all_its_claims_end():
+    cache = DedupCache(window=60, max_entries=10)
+    batch = Batch()
+    first, _ = cache.claim("a", batch)
+    second, _ = cache.claim("b", batch)
+    cache.commit("a", first)
+    assert first.wait(timeout=0) is True
+    assert batch.wait(timeout=0.01) is False
+    cache.release("b", second)
+    assert batch.wait(timeout=0) is True
+    assert second.wait(timeout=0) is False

@@ -58,10 +58,12 @@ class LocalSensorService:
                 with self._lock:
                     self.dropped += 1
                 return None
-        line = json.dumps({"trigger": trigger, "trace_tag": trace_tag, "payload": payload})
+        line = None
+        if self._sink is not None:
+            line = json.dumps({"trigger": trigger, "trace_tag": trace_tag, "payload": payload})
         with self._lock:
             self.dispatched += 1
-            if self._sink is not None:
+            if line is not None:
                 self._sink.write(line + "\n")
                 self._sink.flush()
         return {"trigger": trigger, "payload": payload, "trace_tag": trace_tag}

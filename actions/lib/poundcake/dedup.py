@@ -18,25 +18,60 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Optional, Union
+from typing import Callable, List, Optional, Union
+
+
+class Batch:
+    """Claims taken together (one delivery's); one event for all of them.
+
+    One event per delivery rather than per alert keeps a 1,000-alert
+    delivery from creating 1,000 condition variables.
+    """
+
+    __slots__ = ("_done", "_open", "_lock")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def _add(self) -> None:
+        with self._lock:
+            self._open += 1
+
+    def _finish_one(self) -> None:
+        with self._lock:
+            self._open -= 1
+            if self._open == 0:
+                self._done.set()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """True when every claim of the batch has ended within ``timeout``."""
+        with self._lock:
+            if self._open == 0:
+                return True
+        return self._done.wait(timeout)
 
 
 class Claim:
     """A dispatch in progress; others may wait for its outcome."""
 
-    __slots__ = ("_done", "ok")
+    __slots__ = ("batch", "done", "ok")
 
-    def __init__(self) -> None:
-        self._done = threading.Event()
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self.done = False
         self.ok = False
+        batch._add()
 
     def wait(self, timeout: Optional[float]) -> bool:
         """True when the claim ended in a successful dispatch within ``timeout``."""
-        return self._done.wait(timeout) and self.ok
+        return (self.done or (self.batch.wait(timeout) and self.done)) and self.ok
 
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
+    def _end(self, ok: bool) -> None:
+        self.ok = ok
+        self.done = True
+        self.batch._finish_one()
 
 
 _Entry = Union[float, Claim]
@@ -61,27 +96,38 @@ class DedupCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def claim(self, key: str) -> tuple[Optional[Claim], Optional[Claim]]:
-        """Try to take ``key``.
+    def claim(self, key: str, batch: Batch) -> tuple[Optional[Claim], Optional[Claim]]:
+        """Try to take ``key`` as part of ``batch``.
 
         Returns ``(mine, None)`` when the caller must dispatch and then call
         :meth:`commit` or :meth:`release` with ``mine``; ``(None, theirs)``
         when another dispatch of the key is in flight; ``(None, None)`` when
         the key was dispatched within the window (a duplicate).
         """
+        return self.claim_many([key], batch)[0]
+
+    def claim_many(
+        self, keys: List[str], batch: Batch
+    ) -> List[tuple[Optional[Claim], Optional[Claim]]]:
+        """:meth:`claim` for each key, under one lock (one delivery's alerts)."""
+        results = []
+        entries = self._entries
         with self._lock:
             now = self._clock()
             self._expire(now)
-            entry = self._entries.get(key)
-            if isinstance(entry, Claim):
-                return None, entry
-            if entry is not None and entry > now:
-                return None, None
-            mine = Claim()
-            self._entries[key] = mine
-            self._entries.move_to_end(key)
+            for key in keys:
+                entry = entries.get(key)
+                if isinstance(entry, Claim):
+                    results.append((None, entry))
+                elif entry is not None and entry > now:
+                    results.append((None, None))
+                else:
+                    mine = Claim(batch)
+                    entries[key] = mine
+                    entries.move_to_end(key)
+                    results.append((mine, None))
             self._evict()
-            return mine, None
+        return results
 
     def commit(self, key: str, claim: Claim) -> None:
         with self._lock:
@@ -91,14 +137,13 @@ class DedupCache:
                 self._evict()
             elif self._entries.get(key) is claim:
                 del self._entries[key]
-        claim.ok = True
-        claim._done.set()
+        claim._end(ok=True)
 
     def release(self, key: str, claim: Claim) -> None:
         with self._lock:
             if self._entries.get(key) is claim:
                 del self._entries[key]
-        claim._done.set()
+        claim._end(ok=False)
 
     def _expire(self, now: float) -> None:
         entries = self._entries

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from poundcake.alertmanager import Delivery, PayloadError, parse_delivery
-from poundcake.dedup import Claim, DedupCache
+from poundcake.dedup import Batch, Claim, DedupCache
 from poundcake.metrics import SensorMetrics
 from poundcake.triggers import TriggerInstance, alert_fields, alert_instance, group_instance
 from poundcake.webhook_server import error_document
@@ -137,15 +137,15 @@ class AlertIngestor:
         mine: List[Tuple[TriggerInstance, Claim]] = []
         theirs: List[Tuple[TriggerInstance, Claim]] = []
         duplicates = 0
-        for inst in instances:
-            own, other = self._dedup.claim(inst.dedup_key)
+        batch = Batch()
+        claims = self._dedup.claim_many([i.dedup_key for i in instances], batch)
+        for inst, (own, other) in zip(instances, claims):
             if own is not None:
                 mine.append((inst, own))
             elif other is not None:
                 theirs.append((inst, other))
             else:
                 duplicates += 1
-                self._metrics.duplicates.labels(inst.trigger).inc()
         if mine:
             self._pool.drain(self._dispatch_one, mine)
 
@@ -155,15 +155,17 @@ class AlertIngestor:
                 dispatched += 1
             else:
                 failed += 1
-        for inst, claim in theirs:
+        for _inst, claim in theirs:
             if claim.wait(_remaining(deadline)):
                 duplicates += 1
-                self._metrics.duplicates.labels(inst.trigger).inc()
             else:
                 failed += 1
+        trigger = instances[0].trigger
+        if duplicates:
+            self._metrics.duplicates.labels(trigger).inc(duplicates)
         timed_out = sum(1 for _, claim in mine if not claim.done)
         if timed_out:
-            self._metrics.dispatch_failures.labels(instances[0].trigger).inc(timed_out)
+            self._metrics.dispatch_failures.labels(trigger).inc(timed_out)
             self._log.warning(
                 "%d dispatch(es) still running at the %.1fs deadline; answering 503 "
                 "so Alertmanager re-sends (the re-send waits for them)",
@@ -188,7 +190,7 @@ class AlertIngestor:
             )
             return
         self._dedup.commit(inst.dedup_key, claim)
-        self._metrics.dispatched.labels(inst.trigger).inc()
+        self._metrics.dispatched_child(inst.trigger).inc()
 
 
 def _remaining(deadline: float) -> Optional[float]:

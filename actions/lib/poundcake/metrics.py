@@ -18,6 +18,7 @@ class SensorMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._dispatched_children: dict = {}
         reg = self.registry
         self.requests = Counter(
             "poundcake_webhook_requests",
@@ -71,6 +72,13 @@ class SensorMetrics:
             "Keys dropped from the duplicate-suppression memory because it was full.",
             registry=reg,
         )
+
+    def dispatched_child(self, trigger: str) -> Counter:
+        """The per-trigger child of ``dispatched``, cached: it is hit once per dispatch."""
+        child = self._dispatched_children.get(trigger)
+        if child is None:
+            child = self._dispatched_children[trigger] = self.dispatched.labels(trigger)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
