@@ -25,6 +25,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,7 +49,7 @@ STARTS_PLACEHOLDER = "2099-01-01T00:00:00.000000000Z"
 
 # --------------------------------------------------------------- server side
 def serve(mode: str, delay_ms: float, port_file: str) -> None:
-    """Run a server until stdin closes; write its port to ``port_file``."""
+    """Run a server until SIGTERM; write its port to ``port_file``."""
     import logging
 
     from local_sensor_service import LocalSensorService
@@ -84,7 +85,7 @@ def serve(mode: str, delay_ms: float, port_file: str) -> None:
     server = WebhookServer(settings, app, metrics, log)
     with open(port_file, "w") as fp:
         fp.write(str(server.address[1]))
-    threading.Thread(target=lambda: (sys.stdin.read(), server.request_stop()), daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     server.serve()
     server.close(grace=1.0)
 
@@ -97,7 +98,7 @@ class Server:
             os.unlink(port_file)
         args = [sys.executable, __file__, "--serve", mode, "--delay-ms", str(delay_ms)]
         args += ["--port-file", port_file] + (["--eventlet"] if eventlet else [])
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE)
+        self.proc = subprocess.Popen(args)
         deadline = time.monotonic() + 20
         while not (os.path.exists(port_file) and open(port_file).read()):
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -107,7 +108,7 @@ class Server:
         os.unlink(port_file)
 
     def close(self) -> None:
-        self.proc.stdin.close()
+        self.proc.terminate()
         self.proc.wait(10)
 
 

@@ -7,7 +7,9 @@ import pytest
 import yaml
 from pack_paths import PACK_DIR
 
+from poundcake.routing import DEFAULT_RUNBOOKS
 from poundcake.settings import ConfigError, WebhookSettings, load_settings
+from poundcake.targets import validate
 
 
 def schema():
@@ -47,12 +49,22 @@ def test_bad_values_name_the_key(config, message):
         load_settings(config)
 
 
-def test_schema_defaults_match_the_code_defaults():
+def test_schema_defaults_match_the_sensor_defaults():
     code = WebhookSettings()
-    for key, spec in schema().items():
-        assert hasattr(code, key), f"config.schema.yaml has {key}, the sensor does not"
+    for key in WebhookSettings.__dataclass_fields__:
+        spec = schema()[key]
         if "default" in spec:
             assert getattr(code, key) == spec["default"], key
+
+
+def test_schema_defaults_match_the_remediation_defaults():
+    spec = schema()
+    assert spec["runbooks"]["default"] == DEFAULT_RUNBOOKS
+    assert spec["escalation_action"]["default"] == "poundcake.log_escalation"
+    target = validate("disk", "web-1", {}, {})
+    assert spec["journal_vacuum_size"]["default"] == target["journal_vacuum_size"]
+    assert validate("process", "h", {"service": "x", "severity": "critical"}, {})["restart"]
+    assert spec["restart_severities"]["default"] == ["critical"]
 
 
 def test_every_setting_is_in_the_schema():

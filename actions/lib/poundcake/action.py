@@ -1,0 +1,23 @@
+"""The base of the pack's Python actions.
+
+st2 puts ``actions/lib`` on Python actions' path, so actions import the
+``poundcake`` library directly. A failed action returns ``(False, {"error":
+...})`` so that ``st2 execution get`` and Orquesta's ``result().result.error``
+both show why.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from st2common.runners.base_action import Action
+
+
+class PoundCakeAction(Action):
+    def config_dict(self) -> Dict[str, Any]:
+        """The pack config as a plain dict (missing keys read as absent, not errors)."""
+        return dict(self.config or {})
+
+    def fail(self, message: str) -> Tuple[bool, Dict[str, Any]]:
+        self.logger.warning(message)
+        return False, {"error": message}

@@ -1,0 +1,9 @@
+from poundcake.action import PoundCakeAction
+
+
+class LogEscalation(PoundCakeAction):
+    """The default escalation: the message goes to the action's log and result."""
+
+    def run(self, message):
+        self.logger.error("ESCALATION %s", message)
+        return True, {"escalated": True, "message": message}

@@ -1,0 +1,147 @@
+"""Validate and run the pack's Orquesta workflows with Orquesta itself.
+
+PyPI only has orquesta 1.2.0, which predates Python 3.10/3.11. Three small
+compatibility patches, applied here (test setup only, never at runtime):
+
+1. ``collections.Mapping`` & co. were removed in 3.10 (orquesta's specs use them);
+2. ``fractions.gcd`` was removed in 3.9 (networkx 1.11, orquesta's graph library);
+3. ``(?i)`` in the middle of a pattern is an error since 3.11
+   (``orquesta.utils.parameters`` builds one from ``(?i)true|(?i)false``).
+
+:func:`run_workflow` drives the real ``WorkflowConductor`` the way st2's
+workflow engine does: it asks for the next tasks, "executes" each action
+through a handler the test supplies, and feeds the result back as
+ActionExecutionEvents, so transitions, publish, retry and output are
+Orquesta's own.
+"""
+
+import collections
+import collections.abc
+import fractions
+import math
+import os
+
+import yaml
+from pack_paths import PACK_DIR
+
+WORKFLOWS_DIR = os.path.join(PACK_DIR, "actions", "workflows")
+
+
+def apply_compat_patches():
+    for name in (
+        "Mapping",
+        "MutableMapping",
+        "Sequence",
+        "MutableSequence",
+        "Iterable",
+        "Callable",
+        "Set",
+        "MutableSet",
+        "Hashable",
+    ):
+        if not hasattr(collections, name):
+            setattr(collections, name, getattr(collections.abc, name))
+    if not hasattr(fractions, "gcd"):
+        fractions.gcd = math.gcd
+    from orquesta.utils import parameters
+
+    pattern = parameters.REGEX_INLINE_PARAMS
+    if "(?i)true" in pattern:
+        parameters.REGEX_INLINE_PARAMS = pattern.replace("(?i)true", "(?i:true)").replace(
+            "(?i)false", "(?i:false)"
+        )
+
+
+apply_compat_patches()
+
+from orquesta import conducting, events, statuses  # noqa: E402
+from orquesta.specs import native  # noqa: E402
+
+ST2_CONTEXT = {"st2": {"action_execution_id": "5f0000000000000000000042", "user": "stanley"}}
+
+
+def load_definition(name):
+    with open(os.path.join(WORKFLOWS_DIR, name)) as fp:
+        return yaml.safe_load(fp)
+
+
+def inspect(name):
+    """Orquesta's own inspection (syntax, semantics, expressions, context)."""
+    spec = native.WorkflowSpec(load_definition(name))
+    return spec.inspect(app_ctx=ST2_CONTEXT, raise_exception=False)
+
+
+def python_result(value, ok=True):
+    """What st2 records for a Python runner action that returned ``(ok, value)``."""
+    status = statuses.SUCCEEDED if ok else statuses.FAILED
+    return status, {"result": value, "exit_code": 0 if ok else 1, "stdout": "", "stderr": ""}
+
+
+def remote_result(host, stdout="", return_code=0):
+    """What st2 records for core.remote on one host."""
+    ok = return_code == 0
+    status = statuses.SUCCEEDED if ok else statuses.FAILED
+    return status, {
+        host: {
+            "stdout": stdout,
+            "stderr": "" if ok else "command failed",
+            "return_code": return_code,
+            "succeeded": ok,
+            "failed": not ok,
+        }
+    }
+
+
+class Call:
+    def __init__(self, task, action, params):
+        self.task = task
+        self.action = action
+        self.params = params
+
+    def __repr__(self):
+        return f"Call({self.task!r}, {self.action!r}, {self.params!r})"
+
+
+class Run:
+    def __init__(self, status, output, calls, errors):
+        self.status = status
+        self.output = output
+        self.calls = calls
+        self.errors = errors
+
+    def tasks(self):
+        return [c.task for c in self.calls]
+
+    def calls_to(self, action):
+        return [c for c in self.calls if c.action == action]
+
+
+def run_workflow(name, inputs, handler, max_steps=100):
+    """Run workflow ``name`` with ``inputs``; ``handler(call) -> (status, result)``."""
+    spec = native.WorkflowSpec(load_definition(name))
+    errors = spec.inspect(app_ctx=ST2_CONTEXT, raise_exception=False)
+    assert not errors, errors
+    conductor = conducting.WorkflowConductor(spec, context=ST2_CONTEXT, inputs=inputs)
+    conductor.request_workflow_status(statuses.RUNNING)
+    calls = []
+    for _ in range(max_steps):
+        next_tasks = conductor.get_next_tasks()
+        if not next_tasks:
+            break
+        for task in next_tasks:
+            for action in task["actions"]:
+                call = Call(task["id"], action["action"], action["input"])
+                calls.append(call)
+                status, result = handler(call)
+                conductor.update_task_state(
+                    task["id"], task["route"], events.ActionExecutionEvent(statuses.RUNNING)
+                )
+                conductor.update_task_state(
+                    task["id"], task["route"], events.ActionExecutionEvent(status, result=result)
+                )
+    else:
+        raise AssertionError(f"workflow {name} did not finish in {max_steps} steps")
+    if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:
+        conductor.render_workflow_output()  # as st2's workflow engine does on completion
+    status = conductor.get_workflow_status()
+    return Run(status, conductor.get_workflow_output(), calls, conductor.errors)

@@ -1,0 +1,67 @@
+"""Run the pack's Python actions as st2's python runner would, for workflow tests.
+
+``ActionHandler`` answers every action a workflow calls: the pack's own
+Python actions run for real (their code, with the given pack config),
+``core.noop`` succeeds, and ``core.remote`` / ``core.local`` are answered by
+the test's ``shell`` function, which also lets the test prove which commands
+would have run.
+"""
+
+import importlib.util
+import os
+
+import yaml
+from orquesta_harness import python_result
+from pack_paths import PACK_DIR
+
+ACTIONS_DIR = os.path.join(PACK_DIR, "actions")
+
+
+def action_metadata(name):
+    with open(os.path.join(ACTIONS_DIR, f"{name}.yaml")) as fp:
+        return yaml.safe_load(fp)
+
+
+def load_action_class(name):
+    meta = action_metadata(name)
+    path = os.path.join(ACTIONS_DIR, meta["entry_point"])
+    spec = importlib.util.spec_from_file_location(f"poundcake_action_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from st2common.runners.base_action import Action
+
+    classes = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, Action) and v.__module__ == module.__name__
+    ]
+    assert len(classes) == 1, f"{path} must define exactly one action class"
+    return classes[0]
+
+
+def run_python_action(name, params, config=None):
+    """``(ok, value)`` of the pack action ``name``, as the python runner reports it."""
+    cls = load_action_class(name)
+    result = cls(config=config or {}).run(**params)
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
+        return result
+    return True, result
+
+
+class ActionHandler:
+    def __init__(self, config=None, shell=None):
+        self.config = config or {}
+        self.shell = shell
+
+    def __call__(self, call):
+        if call.action.startswith("poundcake."):
+            name = call.action.split(".", 1)[1]
+            ok, value = run_python_action(name, call.params, self.config)
+            return python_result(value, ok)
+        if call.action == "core.noop":
+            from orquesta import statuses
+
+            return statuses.SUCCEEDED, {}
+        if call.action in ("core.remote", "core.local") and self.shell is not None:
+            return self.shell(call)
+        raise AssertionError(f"unexpected action {call.action} in task {call.task}")
