@@ -129,16 +129,27 @@ def run_workflow(name, inputs, handler, max_steps=100):
         if not next_tasks:
             break
         for task in next_tasks:
+            items = [None] * task.get("items_count", 0)
             for action in task["actions"]:
                 call = Call(task["id"], action["action"], action["input"])
                 calls.append(call)
                 status, result = handler(call)
-                conductor.update_task_state(
-                    task["id"], task["route"], events.ActionExecutionEvent(statuses.RUNNING)
-                )
-                conductor.update_task_state(
-                    task["id"], task["route"], events.ActionExecutionEvent(status, result=result)
-                )
+                for event_status in (statuses.RUNNING, status):
+                    if "item_id" in action:  # with-items: st2 sends item events
+                        done = event_status != statuses.RUNNING
+                        items[action["item_id"]] = result if done else None
+                        event = events.TaskItemActionExecutionEvent(
+                            action["item_id"],
+                            event_status,
+                            result=result if done else None,
+                            accumulated_result=list(items),
+                        )
+                    else:
+                        done = event_status != statuses.RUNNING
+                        event = events.ActionExecutionEvent(
+                            event_status, result=result if done else None
+                        )
+                    conductor.update_task_state(task["id"], task["route"], event)
     else:
         raise AssertionError(f"workflow {name} did not finish in {max_steps} steps")
     if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:

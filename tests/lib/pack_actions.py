@@ -52,10 +52,14 @@ class ActionHandler:
     def __init__(self, config=None, shell=None):
         self.config = config or {}
         self.shell = shell
+        self.subruns = []
 
     def __call__(self, call):
         if call.action.startswith("poundcake."):
             name = call.action.split(".", 1)[1]
+            meta = action_metadata(name)
+            if meta["runner_type"] == "orquesta":
+                return self._subworkflow(meta, call.params)
             ok, value = run_python_action(name, call.params, self.config)
             return python_result(value, ok)
         if call.action == "core.noop":
@@ -65,3 +69,34 @@ class ActionHandler:
         if call.action in ("core.remote", "core.local") and self.shell is not None:
             return self.shell(call)
         raise AssertionError(f"unexpected action {call.action} in task {call.task}")
+
+    def _subworkflow(self, meta, params):
+        """Run a child workflow as st2 does: parameters plus metadata defaults as input."""
+        from orquesta_harness import run_workflow
+
+        inputs = {k: v.get("default") for k, v in meta["parameters"].items()}
+        inputs.update(self.rendered_defaults(meta))
+        inputs.update(params)
+        name = os.path.basename(meta["entry_point"])
+        run = run_workflow(name, inputs, self)
+        self.subruns.append(run)
+        return run.status, {"output": run.output}
+
+    def rendered_defaults(self, meta):
+        """``{{ config_context.x }}`` defaults rendered from this handler's config."""
+        import jinja2
+
+        config = {**schema_defaults(), **self.config}
+        out = {}
+        for key, spec in meta["parameters"].items():
+            default = spec.get("default")
+            if isinstance(default, str) and "config_context" in default:
+                value = jinja2.Template(default).render(config_context=config)
+                out[key] = int(value) if spec["type"] == "integer" else value
+        return out
+
+
+def schema_defaults():
+    with open(os.path.join(PACK_DIR, "config.schema.yaml")) as fp:
+        schema = yaml.safe_load(fp)
+    return {k: v["default"] for k, v in schema.items() if "default" in v}

@@ -1,0 +1,223 @@
+"""The pack's resource files agree with each other and with st2's rules.
+
+st2 registers what it can and logs the rest, so a typo in a rule (a criteria
+key the payload never has, an action parameter that does not exist) shows up
+only as a rule that never fires. These tests catch that before st2 does.
+"""
+
+import ast
+import glob
+import inspect
+import os
+
+import jinja2
+import jsonschema
+import pytest
+import yaml
+from deliveries import firing_body
+from local_sensor_service import trigger_schemas
+from pack_actions import action_metadata, load_action_class
+from pack_paths import PACK_DIR
+
+from poundcake.alertmanager import parse_delivery
+from poundcake.triggers import alert_fields, alert_instance
+
+# st2common/st2common/operators.py
+ST2_OPERATORS = {
+    "matchwildcard", "matchregex", "regex", "iregex", "eq", "equals", "nequals", "neq",
+    "ieq", "iequals", "contains", "icontains", "ncontains", "incontains", "startswith",
+    "istartswith", "endswith", "iendswith", "lt", "lessthan", "gt", "greaterthan",
+    "td_lt", "timediff_lt", "td_gt", "timediff_gt", "exists", "nexists", "inside", "in",
+    "ninside", "nin", "search",
+}  # fmt: skip
+ST2_POLICY_TYPES = {"action.concurrency", "action.concurrency.attr", "action.retry"}
+
+
+def load(path):
+    with open(path) as fp:
+        return yaml.safe_load(fp)
+
+
+def files(folder):
+    return sorted(glob.glob(os.path.join(PACK_DIR, folder, "*.yaml")))
+
+
+def action_names():
+    return [os.path.basename(p)[:-5] for p in files("actions")]
+
+
+RULES = files("rules")
+POLICIES = files("policies")
+
+
+def sample_payload(**labels):
+    delivery = parse_delivery(firing_body())
+    fields = alert_fields(delivery.alerts[0])
+    fields["labels"] = {**fields["labels"], **labels}
+    return alert_instance(fields, delivery, "req-" + "0" * 32, "2026-11-23T08:36:01Z").payload
+
+
+def schema_has_path(schema, parts):
+    for part in parts:
+        props = schema.get("properties", {})
+        if part in props:
+            schema = props[part]
+        elif isinstance(schema.get("additionalProperties"), dict):
+            schema = schema["additionalProperties"]
+        else:
+            return False
+    return True
+
+
+def criteria_match(criteria, payload):
+    """st2's equals / exists / nexists on ``trigger.<path>`` keys."""
+    for key, spec in criteria.items():
+        value = payload
+        for part in key.split(".")[1:]:
+            value = value.get(part) if isinstance(value, dict) else None
+        op = spec["type"]
+        if op in ("equals", "eq"):
+            ok = value == spec["pattern"]
+        elif op == "exists":
+            ok = value is not None
+        elif op == "nexists":
+            ok = value is None
+        else:
+            raise AssertionError(f"criteria_match does not model operator {op}")
+        if not ok:
+            return False
+    return True
+
+
+def render_rule_parameters(rule, payload):
+    """Render a rule's action parameters as st2 does, casting objects like st2."""
+    meta = action_metadata(rule["action"]["ref"].split(".", 1)[1])["parameters"]
+    out = {}
+    for key, template in rule["action"]["parameters"].items():
+        value = jinja2.Template(str(template)).render(trigger=payload)
+        if meta[key]["type"] == "object":
+            value = ast.literal_eval(value)  # st2's _cast_object (after json fails)
+        out[key] = value
+    return out
+
+
+def params_schema(meta):
+    return {
+        "type": "object",
+        "properties": {
+            k: {x: v for x, v in spec.items() if x not in ("required", "default")}
+            for k, spec in meta["parameters"].items()
+        },
+        "required": [k for k, spec in meta["parameters"].items() if spec.get("required")],
+        "additionalProperties": False,
+    }
+
+
+@pytest.mark.parametrize("path", RULES, ids=os.path.basename)
+def test_rule_is_consistent_with_the_sensor_and_actions(path):
+    rule = load(path)
+    assert rule["enabled"] is True, "st2 disables a rule without enabled: true"
+    assert rule["pack"] == "poundcake" and rule["description"]
+    schemas = trigger_schemas()
+    assert rule["trigger"]["type"] in schemas
+    schema = schemas[rule["trigger"]["type"]]
+    for key, spec in rule["criteria"].items():
+        assert key.startswith("trigger."), key
+        assert schema_has_path(schema, key.split(".")[1:]), f"{key} is not in the payload schema"
+        assert spec["type"] in ST2_OPERATORS
+    ref = rule["action"]["ref"]
+    assert ref.startswith("poundcake.") and ref.split(".", 1)[1] in action_names()
+    meta = action_metadata(ref.split(".", 1)[1])
+    assert set(rule["action"]["parameters"]) <= set(meta["parameters"])
+
+
+@pytest.mark.parametrize("path", RULES, ids=os.path.basename)
+def test_rule_parameters_render_to_valid_action_parameters(path):
+    rule = load(path)
+    payload = sample_payload(auto_remediate="true", service="nginx")
+    params = render_rule_parameters(rule, payload)
+    meta = action_metadata(rule["action"]["ref"].split(".", 1)[1])
+    jsonschema.validate(params, params_schema(meta))
+    assert params["alert"] == payload
+
+
+def test_an_opted_in_alert_matches_exactly_one_rule():
+    payload = sample_payload(auto_remediate="true")
+    payload["alertname"] = "ServiceDown"
+    assert [os.path.basename(p) for p in RULES if criteria_match(load(p)["criteria"], payload)] == [
+        "remediate_service_down.yaml"
+    ]
+    payload["annotations"] = {"automation_runbook": "service_unavailable"}
+    assert [os.path.basename(p) for p in RULES if criteria_match(load(p)["criteria"], payload)] == [
+        "remediate_by_runbook.yaml"
+    ]
+
+
+def test_alerts_that_did_not_opt_in_or_resolved_match_no_rule():
+    payload = sample_payload()
+    payload["alertname"] = "ServiceDown"
+    assert not any(criteria_match(load(p)["criteria"], payload) for p in RULES)
+    payload = sample_payload(auto_remediate="true")
+    payload.update(alertname="ServiceDown", status="resolved")
+    assert not any(criteria_match(load(p)["criteria"], payload) for p in RULES)
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=os.path.basename)
+def test_policy_targets_an_existing_action_and_parameters(path):
+    policy = load(path)
+    assert policy["enabled"] is True and policy["description"]
+    assert policy["policy_type"] in ST2_POLICY_TYPES
+    ref = policy["resource_ref"]
+    meta = action_metadata(ref.split(".", 1)[1])
+    for attribute in policy["parameters"].get("attributes", []):
+        assert attribute in meta["parameters"]
+    assert policy["parameters"]["action"] in ("delay", "cancel")
+
+
+@pytest.mark.parametrize("name", action_names())
+def test_action_metadata_matches_its_code(name):
+    meta = action_metadata(name)
+    assert meta["name"] == name and meta["enabled"] is True and meta["description"]
+    entry = os.path.join(PACK_DIR, "actions", meta["entry_point"])
+    assert os.path.isfile(entry), entry
+    if meta["runner_type"] == "orquesta":
+        wf_inputs = []
+        for item in load(entry)["input"]:
+            wf_inputs.append(item if isinstance(item, str) else next(iter(item)))
+        assert sorted(wf_inputs) == sorted(meta["parameters"])
+    else:
+        assert meta["runner_type"] == "python-script"
+        signature = inspect.signature(load_action_class(name).run)
+        assert sorted(set(signature.parameters) - {"self"}) == sorted(meta["parameters"])
+
+
+def test_workflows_call_only_existing_actions():
+    known = {f"poundcake.{n}" for n in action_names()} | {"core.remote", "core.local", "core.noop"}
+    for path in files("actions/workflows"):
+        for task_id, task in load(path)["tasks"].items():
+            action = task["action"]
+            assert action in known or action.startswith("<%"), f"{path}:{task_id} {action}"
+
+
+@pytest.mark.parametrize("value", ["web-1;reboot", "$(reboot)", "web 1", "-oProxyCommand=x"])
+def test_st2_parameter_validation_rejects_hostile_hosts(value):
+    meta = action_metadata("remediate")
+    params = {
+        "workflow": "poundcake.remediate_service_down",
+        "tracking_id": "37bb06284ad968e0-20261123T083600Z",
+        "host": value,
+        "alert": {},
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(params, params_schema(meta))
+
+
+def test_pack_metadata():
+    pack = load(os.path.join(PACK_DIR, "pack.yaml"))
+    assert pack["ref"] == "poundcake" and pack["python_versions"] == ["3"]
+    for key in ("version", "stackstorm_version", "author", "email", "keywords", "description"):
+        assert pack[key], key
+    for name in ("LICENSE", "CHANGES.md", "README.md", "icon.png", "requirements.txt"):
+        assert os.path.isfile(os.path.join(PACK_DIR, name)), name
+    with open(os.path.join(PACK_DIR, "icon.png"), "rb") as fp:
+        assert fp.read(8) == b"\x89PNG\r\n\x1a\n"

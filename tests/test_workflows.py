@@ -1,0 +1,332 @@
+"""Every workflow, checked by Orquesta and driven through its conductor.
+
+The pack's Python actions run for real; core.remote/core.local are answered
+by a scripted shell that records every command, so a test can prove what
+would and would not have run on a host.
+"""
+
+import os
+
+import pytest
+from orquesta import statuses
+from orquesta_harness import WORKFLOWS_DIR, inspect, remote_result, run_workflow
+from pack_actions import ActionHandler
+
+TRACKING_ID = "37bb06284ad968e0-20261123T083600.672713243Z"
+HOSTILE = ["nginx; touch /tmp/pwned", "$(reboot)", "`id`", "a\nb"]
+
+
+class Shell:
+    """Scripted hosts: ``fail`` names tasks whose command exits non-zero."""
+
+    def __init__(self, fail=(), stdout=None):
+        self.fail = set(fail)
+        self.stdout = stdout or {}
+        self.commands = []
+
+    def __call__(self, call):
+        self.commands.append((call.task, call.params["cmd"]))
+        host = call.params.get("hosts", "")
+        out = self.stdout.get(call.task, "")
+        if callable(out):
+            out = out()
+        if call.action == "core.local":
+            ok = call.task not in self.fail
+            status = statuses.SUCCEEDED if ok else statuses.FAILED
+            return status, {"stdout": out, "stderr": "", "return_code": 0 if ok else 1}
+        return remote_result(host, out, 1 if call.task in self.fail else 0)
+
+
+def inputs(labels=None, dry_run=False, host="web-1:9100", **extra):
+    alert_labels = {"alertname": "X", "severity": "critical", "service": "nginx"}
+    alert_labels.update(labels or {})
+    values = {
+        "tracking_id": TRACKING_ID,
+        "host": host,
+        "alert": {"alertname": alert_labels["alertname"], "labels": alert_labels},
+        "dry_run": dry_run,
+        "escalation_action": "poundcake.log_escalation",
+        "ssh_user": "stanley",
+        "command_timeout": 60,
+    }
+    values.update(extra)
+    return values
+
+
+def run(name, shell, config=None, **kw):
+    return run_workflow(f"{name}.yaml", inputs(**kw), ActionHandler(config or {}, shell))
+
+
+def escalation_messages(result):
+    return [c.params["message"] for c in result.calls_to("poundcake.log_escalation")]
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(WORKFLOWS_DIR)))
+def test_every_workflow_passes_orquesta_inspection(name):
+    assert inspect(name) == {}
+
+
+# ----------------------------------------------------------- service down
+def test_service_down_success_restarts_and_verifies():
+    shell = Shell()
+    result = run("remediate_service_down", shell)
+    assert result.status == statuses.SUCCEEDED
+    assert result.tasks() == ["validate", "diagnose", "act", "verify", "report"]
+    assert [c for _, c in shell.commands][1:] == [
+        "systemctl restart -- nginx",
+        "systemctl is-active --quiet -- nginx",
+    ]
+    assert result.calls_to("core.remote")[1].params["sudo"] is True
+    assert result.calls_to("core.remote")[0].params["hosts"] == "web-1"
+    assert result.output["outcome"] == "remediated: nginx restarted and active on web-1"
+    assert escalation_messages(result) == []
+
+
+def test_service_down_restart_failure_escalates_and_fails():
+    result = run("remediate_service_down", Shell(fail={"act"}))
+    assert result.status == statuses.FAILED
+    assert result.tasks() == ["validate", "diagnose", "act", "escalate"]
+    (message,) = escalation_messages(result)
+    assert "restart of nginx on web-1 failed" in message
+    assert TRACKING_ID in message and "5f0000000000000000000042" in message
+
+
+def test_service_down_verify_failure_retries_then_escalates():
+    result = run("remediate_service_down", Shell(fail={"verify"}))
+    assert result.status == statuses.FAILED
+    assert result.tasks().count("verify") == 4  # the first try and 3 retries
+    assert "verification failed: nginx is not active" in escalation_messages(result)[0]
+
+
+def test_service_down_flaky_verify_recovers_on_retry():
+    answers = iter([1, 0])
+
+    class Flaky(Shell):
+        def __call__(self, call):
+            if call.task == "verify":
+                self.commands.append((call.task, call.params["cmd"]))
+                return remote_result("web-1", "", next(answers))
+            return super().__call__(call)
+
+    result = run("remediate_service_down", Flaky())
+    assert result.status == statuses.SUCCEEDED
+    assert result.tasks().count("verify") == 2
+
+
+def test_service_down_dry_run_diagnoses_only():
+    shell = Shell(stdout={"diagnose": "nginx.service - failed"})
+    result = run("remediate_service_down", shell, dry_run=True)
+    assert result.status == statuses.SUCCEEDED
+    assert result.tasks() == ["validate", "diagnose", "report"]
+    assert result.output["findings"] == "nginx.service - failed"
+    assert result.output["outcome"] == "dry run: would restart nginx on web-1"
+    assert all(task == "diagnose" for task, _ in shell.commands)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_service_down_hostile_label_runs_nothing(value):
+    shell = Shell()
+    result = run("remediate_service_down", shell, labels={"service": value})
+    assert result.status == statuses.FAILED
+    assert shell.commands == []
+    assert result.tasks() == ["validate", "escalate"]
+    assert "rejected input, nothing was run" in result.output["failure"]
+
+
+def test_hostile_host_runs_nothing():
+    shell = Shell()
+    result = run("remediate_service_down", shell, host="web-1;reboot")
+    assert result.status == statuses.FAILED
+    assert shell.commands == []
+
+
+# ----------------------------------------------------------- cpu and memory
+@pytest.mark.parametrize("name", ["remediate_high_cpu", "remediate_high_memory"])
+def test_resource_success_restarts_named_service(name):
+    shell = Shell(stdout={"diagnose": "PID USER %CPU"})
+    result = run(name, shell)
+    assert result.status == statuses.SUCCEEDED
+    assert result.tasks() == ["validate", "diagnose", "act", "verify", "report"]
+    sort = "--sort=-pcpu" if name == "remediate_high_cpu" else "--sort=-rss"
+    assert sort in shell.commands[0][1]
+    assert result.output["findings"] == "PID USER %CPU"
+
+
+@pytest.mark.parametrize("name", ["remediate_high_cpu", "remediate_high_memory"])
+def test_resource_without_service_or_low_severity_only_diagnoses(name):
+    for labels in ({"service": ""}, {"severity": "warning"}):
+        shell = Shell()
+        result = run(name, shell, labels=labels)
+        assert result.status == statuses.SUCCEEDED
+        assert result.tasks() == ["validate", "diagnose", "report"]
+        assert result.output["outcome"].startswith("diagnosed only")
+
+
+@pytest.mark.parametrize("name", ["remediate_high_cpu", "remediate_high_memory"])
+@pytest.mark.parametrize("failing", ["act", "verify"])
+def test_resource_failures_escalate(name, failing):
+    result = run(name, Shell(fail={failing}))
+    assert result.status == statuses.FAILED
+    assert result.tasks()[-1] == "escalate"
+    assert f"PoundCake {name} failed" in escalation_messages(result)[0]
+
+
+@pytest.mark.parametrize("name", ["remediate_high_cpu", "remediate_high_memory"])
+def test_resource_dry_run_and_hostile_input(name):
+    dry = run(name, Shell(), dry_run=True)
+    assert dry.tasks() == ["validate", "diagnose", "report"]
+    assert dry.output["outcome"] == "dry run: would restart nginx on web-1"
+    shell = Shell()
+    hostile = run(name, shell, labels={"service": "$(reboot)"})
+    assert hostile.status == statuses.FAILED and shell.commands == []
+
+
+# ----------------------------------------------------------- disk space
+DISK_CONFIG = {"disk_cleanup_paths": [{"path": "/var/log/app", "older_than_days": 14}]}
+
+
+def disk_shell(before="1000", after="5000", fail=()):
+    values = iter([before, after])
+    return Shell(
+        fail=fail,
+        stdout={
+            "measure_before": lambda: next(values),
+            "measure_after": lambda: next(values),
+            "diagnose": "900 /var/log",
+        },
+    )
+
+
+def test_disk_success_cleans_configured_targets_and_verifies():
+    shell = disk_shell()
+    result = run("remediate_disk_space", shell, config=DISK_CONFIG, labels={"mountpoint": "/var"})
+    assert result.status == statuses.SUCCEEDED
+    assert result.tasks() == [
+        "validate",
+        "measure_before",
+        "diagnose",
+        "vacuum_journal",
+        "clean_old_files",
+        "measure_after",
+        "report",
+    ]
+    commands = dict(shell.commands)
+    assert commands["vacuum_journal"] == "journalctl --vacuum-size=500M"
+    assert (
+        commands["clean_old_files"] == "find /var/log/app -xdev -type f -mtime +14 -print -delete"
+    )
+    assert commands["measure_before"].startswith("df -P -k -- /var ")
+    assert result.output["free_kb_before"] == 1000
+    assert result.output["free_kb_after"] == 5000
+
+
+def test_disk_without_cleanup_paths_only_vacuums():
+    result = run("remediate_disk_space", disk_shell())
+    assert result.status == statuses.SUCCEEDED
+    assert "clean_old_files" not in result.tasks()
+
+
+def test_disk_verify_failure_when_space_did_not_rise():
+    result = run("remediate_disk_space", disk_shell(before="1000", after="900"))
+    assert result.status == statuses.FAILED
+    assert "free space on / did not rise" in escalation_messages(result)[0]
+
+
+def test_disk_act_failure_escalates():
+    result = run("remediate_disk_space", disk_shell(fail={"vacuum_journal"}))
+    assert result.status == statuses.FAILED
+    assert "journal vacuum failed" in escalation_messages(result)[0]
+
+
+def test_disk_dry_run_changes_nothing():
+    shell = disk_shell()
+    result = run("remediate_disk_space", shell, config=DISK_CONFIG, dry_run=True)
+    assert result.status == statuses.SUCCEEDED
+    assert [t for t, _ in shell.commands] == ["measure_before", "diagnose"]
+    assert "would vacuum the journal to 500M" in result.output["outcome"]
+
+
+@pytest.mark.parametrize("mountpoint", ["/var; reboot", "/$(id)", "/../etc"])
+def test_disk_hostile_mountpoint_runs_nothing(mountpoint):
+    shell = disk_shell()
+    result = run("remediate_disk_space", shell, labels={"mountpoint": mountpoint})
+    assert result.status == statuses.FAILED and shell.commands == []
+
+
+# ----------------------------------------------------------- host down
+def host_run(shell, **kw):
+    return run("remediate_host_down", shell, check_port=22, **kw)
+
+
+def test_host_down_unreachable_escalates_and_fails():
+    shell = Shell(fail={"ping", "check_port"})
+    result = host_run(shell)
+    assert result.status == statuses.FAILED
+    assert [c for _, c in shell.commands] == [
+        "ping -c 3 -W 2 web-1",
+        "timeout 5 bash -c ': < /dev/tcp/web-1/22'",
+    ]
+    assert "host unreachable from st2" in escalation_messages(result)[0]
+
+
+def test_host_down_reachable_notifies_and_never_acts():
+    result = host_run(Shell(fail={"ping"}))
+    assert result.status == statuses.SUCCEEDED
+    assert result.tasks()[-1] == "notify"
+    assert "reachable from st2" in escalation_messages(result)[0]
+    assert result.calls_to("core.remote") == []
+
+
+def test_host_down_dry_run_does_not_notify():
+    result = host_run(Shell(fail={"ping", "check_port"}), dry_run=True)
+    assert result.status == statuses.SUCCEEDED
+    assert escalation_messages(result) == []
+
+
+def test_host_down_hostile_host_runs_nothing():
+    shell = Shell()
+    result = host_run(shell, host="$(reboot)")
+    assert result.status == statuses.FAILED and shell.commands == []
+
+
+# ----------------------------------------------------------- routing
+def gate_inputs(**kw):
+    values = inputs()
+    for key in ("ssh_user", "command_timeout"):
+        values.pop(key)
+    values.update(workflow=None, runbook=None)
+    values.update(kw)
+    return values
+
+
+def test_gate_runs_the_rules_workflow():
+    handler = ActionHandler({}, Shell())
+    result = run_workflow(
+        "remediate.yaml", gate_inputs(workflow="poundcake.remediate_service_down"), handler
+    )
+    assert result.status == statuses.SUCCEEDED
+    assert result.output["remediation"] == "poundcake.remediate_service_down"
+    assert handler.subruns[0].output["outcome"].startswith("remediated")
+
+
+def test_gate_routes_by_runbook_annotation():
+    handler = ActionHandler({}, Shell(fail={"ping", "check_port"}))
+    result = run_workflow("remediate.yaml", gate_inputs(runbook="host_unreachable"), handler)
+    assert result.status == statuses.FAILED
+    assert result.output["remediation"] == "poundcake.remediate_host_down"
+    # the child escalated; the gate does not escalate a second time
+    assert len(escalation_messages(handler.subruns[0])) == 1
+    assert escalation_messages(result) == []
+
+
+@pytest.mark.parametrize(
+    "kw", [{"runbook": "wipe_disks"}, {"workflow": "core.local"}, {"runbook": "$(reboot)"}]
+)
+def test_gate_refuses_unknown_or_unlisted_remediation(kw):
+    shell = Shell()
+    handler = ActionHandler({}, shell)
+    result = run_workflow("remediate.yaml", gate_inputs(**kw), handler)
+    assert result.status == statuses.FAILED
+    assert result.tasks() == ["resolve", "escalate"]
+    assert handler.subruns == [] and shell.commands == []
+    assert "no remediation run" in escalation_messages(result)[0]
