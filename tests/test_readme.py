@@ -1,0 +1,38 @@
+"""The README documents what the pack ships."""
+
+import glob
+import os
+import sys
+
+from pack_paths import PACK_DIR
+
+sys.path.insert(0, os.path.join(PACK_DIR, "scripts"))
+
+from config_table import config_table  # noqa: E402
+
+
+def readme():
+    with open(os.path.join(PACK_DIR, "README.md")) as fp:
+        return fp.read()
+
+
+def test_config_reference_matches_the_schema():
+    text = readme()
+    start = text.index("<!-- config-table:start -->\n") + len("<!-- config-table:start -->\n")
+    end = text.index("\n<!-- config-table:end -->")
+    assert text[start:end] == config_table(), "run scripts/config_table.py and paste its output"
+
+
+def test_every_action_rule_and_policy_is_documented():
+    text = readme()
+    for folder in ("actions", "rules", "policies"):
+        for path in glob.glob(os.path.join(PACK_DIR, folder, "*.yaml")):
+            name = os.path.basename(path)[:-5]
+            assert f"`{name}`" in text, f"{folder}/{name} is not in the README"
+
+
+def test_quick_start_commands_exist():
+    text = readme()
+    for command in ("bash scripts/demo", "bash scripts/test"):
+        assert command in text
+        assert os.path.isfile(os.path.join(PACK_DIR, command.split()[1]))
