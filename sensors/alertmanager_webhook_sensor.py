@@ -24,6 +24,8 @@ from poundcake.dedup import DedupCache  # noqa: E402
 from poundcake.ingest import AlertIngestor  # noqa: E402
 from poundcake.metrics import SensorMetrics  # noqa: E402
 from poundcake.settings import ConfigError, load_settings  # noqa: E402
+from poundcake.state_metrics import RemediationMetrics, StatePoller  # noqa: E402
+from poundcake.state_store import StateStore  # noqa: E402
 from poundcake.webhook_server import WebhookServer  # noqa: E402
 from poundcake.workers import WorkerPool  # noqa: E402
 
@@ -38,6 +40,7 @@ class AlertmanagerWebhookSensor(Sensor):
         self._log = self.sensor_service.get_logger(name=self.__class__.__name__)
         self._server = None
         self._pool = None
+        self._poller = None
         self._closed = threading.Event()
 
     def setup(self) -> None:
@@ -64,6 +67,13 @@ class AlertmanagerWebhookSensor(Sensor):
             timeout=settings.dispatch_timeout_seconds,
         )
         self._server = WebhookServer(settings, ingestor.respond, metrics, self._log)
+        self._poller = StatePoller(
+            RemediationMetrics(metrics.registry),
+            StateStore(self.sensor_service),
+            settings.state_poll_seconds,
+            settings.incident_ttl_seconds,
+            self._log,
+        )
 
     def run(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -79,6 +89,7 @@ class AlertmanagerWebhookSensor(Sensor):
             self._pool.size,
             self._pool.kind,
         )
+        self._poller.start()
         self._server.serve()
         self.cleanup()
 
@@ -86,6 +97,7 @@ class AlertmanagerWebhookSensor(Sensor):
         if self._server is None or self._closed.is_set():
             return
         self._closed.set()
+        self._poller.stop()
         self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
         self._pool.close()
         self._log.info("poundcake webhook sensor stopped")

@@ -70,7 +70,7 @@ def schema_has_path(schema, parts):
 
 
 def criteria_match(criteria, payload):
-    """st2's equals / exists / nexists on ``trigger.<path>`` keys."""
+    """st2's equals / nequals / exists / nexists on ``trigger.<path>`` keys."""
     for key, spec in criteria.items():
         value = payload
         for part in key.split(".")[1:]:
@@ -78,6 +78,8 @@ def criteria_match(criteria, payload):
         op = spec["type"]
         if op in ("equals", "eq"):
             ok = value == spec["pattern"]
+        elif op in ("nequals", "neq"):
+            ok = value != spec["pattern"]
         elif op == "exists":
             ok = value is not None
         elif op == "nexists":
@@ -141,25 +143,31 @@ def test_rule_parameters_render_to_valid_action_parameters(path):
     assert params["alert"] == payload
 
 
+def matching_rules(payload):
+    return [os.path.basename(p)[:-5] for p in RULES if criteria_match(load(p)["criteria"], payload)]
+
+
 def test_an_opted_in_alert_matches_exactly_one_rule():
     payload = sample_payload(auto_remediate="true")
     payload["alertname"] = "ServiceDown"
-    assert [os.path.basename(p) for p in RULES if criteria_match(load(p)["criteria"], payload)] == [
-        "remediate_service_down.yaml"
-    ]
+    assert matching_rules(payload) == ["remediate_service_down"]
     payload["annotations"] = {"automation_runbook": "service_unavailable"}
-    assert [os.path.basename(p) for p in RULES if criteria_match(load(p)["criteria"], payload)] == [
-        "remediate_by_runbook.yaml"
-    ]
+    assert matching_rules(payload) == ["remediate_by_runbook"]
 
 
-def test_alerts_that_did_not_opt_in_or_resolved_match_no_rule():
+def test_an_alert_that_did_not_opt_in_is_only_recorded():
     payload = sample_payload()
     payload["alertname"] = "ServiceDown"
-    assert not any(criteria_match(load(p)["criteria"], payload) for p in RULES)
-    payload = sample_payload(auto_remediate="true")
-    payload.update(alertname="ServiceDown", status="resolved")
-    assert not any(criteria_match(load(p)["criteria"], payload) for p in RULES)
+    assert matching_rules(payload) == ["record_alert"]
+    payload["labels"]["auto_remediate"] = "false"
+    assert matching_rules(payload) == ["record_alert"]
+
+
+def test_a_resolved_alert_only_resolves_its_incident():
+    for labels in ({}, {"auto_remediate": "true"}):
+        payload = sample_payload(**labels)
+        payload.update(alertname="ServiceDown", status="resolved")
+        assert matching_rules(payload) == ["resolve_incident"]
 
 
 @pytest.mark.parametrize("path", POLICIES, ids=os.path.basename)

@@ -12,11 +12,28 @@ from typing import Any, Dict, Tuple
 
 from st2common.runners.base_action import Action
 
+from poundcake.lifecycle_config import DEFAULTS
+from poundcake.state_store import StateStore
+
 
 class PoundCakeAction(Action):
     def config_dict(self) -> Dict[str, Any]:
         """The pack config as a plain dict (missing keys read as absent, not errors)."""
         return dict(self.config or {})
+
+    def store(self) -> StateStore:
+        """PoundCake's records in the st2 datastore (global ``poundcake.`` keys)."""
+        return StateStore(self.action_service)
+
+    def lifecycle(self, key: str) -> Any:
+        """A lifecycle setting (see lifecycle_config); a bad value is an error."""
+        default, check = DEFAULTS[key]
+        value = self.config_dict().get(key)
+        if value is None:
+            return default
+        if not check(value):
+            raise ValueError(f"config {key} has an invalid value {value!r}")
+        return value
 
     def fail(self, message: str) -> Tuple[bool, Dict[str, Any]]:
         self.logger.warning(message)

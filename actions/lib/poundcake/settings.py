@@ -34,6 +34,8 @@ class WebhookSettings:
     dedup_window_seconds: int = 6 * 3600
     dedup_max_entries: int = 50_000
     dispatch_alert_group: bool = False
+    state_poll_seconds: int = 30
+    incident_ttl_seconds: int = 3 * 86400
 
     @property
     def has_credentials(self) -> bool:
@@ -50,6 +52,8 @@ _INT_RANGES = {
     "dispatch_concurrency": (1, 1000),
     "dedup_window_seconds": (0, 30 * 86400),
     "dedup_max_entries": (1, 10_000_000),
+    "state_poll_seconds": (0, 86400),
+    "incident_ttl_seconds": (0, 10 * 365 * 86400),
 }
 _FLOAT_RANGES = {
     "request_read_timeout_seconds": (0.1, 3600.0),

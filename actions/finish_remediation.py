@@ -1,0 +1,33 @@
+from poundcake import breaker
+from poundcake.action import PoundCakeAction
+from poundcake.incidents import finish
+from poundcake.state_store import INCIDENT, RESOLVED
+
+
+class FinishRemediation(PoundCakeAction):
+    """Record how a remediation ended and count failures for the circuit breaker."""
+
+    def run(self, alert, outcome, workflow):
+        store = self.store()
+        tracking_id = alert["tracking_id"]
+        record = store.get(INCIDENT + tracking_id)
+        if record is None:
+            return self.fail(f"no incident record for {tracking_id}; was it purged?")
+        resolved = store.get(RESOLVED + tracking_id)
+        finish(record, outcome, workflow or "", store.clock(), resolved)
+        store.put(INCIDENT + tracking_id, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
+        opened = None
+        if outcome != "succeeded":
+            opened = breaker.record_failure(
+                store,
+                record["alertname"],
+                tracking_id,
+                self.lifecycle("breaker_failures"),
+                self.lifecycle("breaker_window_seconds"),
+            )
+        return {
+            "tracking_id": tracking_id,
+            "state": record["state"],
+            "breaker_opened": opened is not None,
+            "breaker": opened,
+        }

@@ -1,0 +1,177 @@
+"""The lifecycle of one alert incident, as pure functions over its record.
+
+    received → remediating → remediated | failed (escalated) → resolved
+    received → suppressed | recorded (not opted in) | skipped (breaker open)
+
+A record is a JSON-able dict stored at ``poundcake.incident.<tracking_id>``.
+The resolve lives in its own key (see :mod:`poundcake.state_store`); readers
+merge both with :func:`view`. Every change appends to ``history`` with the
+time and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from poundcake.state_store import iso
+from poundcake.suppressions import Suppression, first_match
+
+ACTIVE = "remediating"
+FINAL_REMEDIATION = ("remediated", "failed")
+MAX_HISTORY = 50
+MAX_REQUEST_IDS = 20
+
+
+@dataclass(frozen=True)
+class Decision:
+    remediate: bool
+    state: str
+    note: str
+
+
+def observe(
+    record: Optional[Dict[str, Any]], alert: Mapping[str, Any], now: float
+) -> Dict[str, Any]:
+    """The record after one more delivery of the alert (created on first sight)."""
+    if record is None:
+        record = {
+            "tracking_id": alert["tracking_id"],
+            "fingerprint": alert["fingerprint"],
+            "alertname": alert.get("alertname", ""),
+            "severity": alert.get("severity", ""),
+            "instance": alert.get("instance", ""),
+            "labels": dict(alert.get("labels", {})),
+            "starts_at": alert.get("starts_at", ""),
+            "state": "received",
+            "created_at": iso(now),
+            "request_ids": [],
+            "executions": [],
+            "history": [],
+            "suppressed_by": None,
+            "remediation": None,
+        }
+        _log(record, "received", now, "first delivery")
+    request_id = alert.get("request_id")
+    if request_id and request_id not in record["request_ids"]:
+        record["request_ids"] = (record["request_ids"] + [request_id])[-MAX_REQUEST_IDS:]
+    record["updated_at"] = iso(now)
+    return record
+
+
+def decide(
+    record: Dict[str, Any],
+    resolved: Optional[Mapping[str, Any]],
+    requested: bool,
+    suppressions: Sequence[Suppression],
+    breaker_open: bool,
+    now: float,
+    re_remediate_after: float = 0,
+) -> Decision:
+    """Whether this delivery may start a remediation, and the state to record."""
+    state = record["state"]
+    if resolved is not None:
+        return Decision(False, "resolved", "resolved before a remediation started")
+    if state == ACTIVE:
+        return Decision(False, state, "duplicate: a remediation is already running")
+    if state in FINAL_REMEDIATION:
+        finished = (record.get("remediation") or {}).get("finished_at_ts", now)
+        if not (re_remediate_after and now - finished >= re_remediate_after):
+            return Decision(False, state, f"duplicate: already {state}")
+    match = first_match(suppressions, record["labels"], now)
+    if match is not None:
+        return Decision(
+            False, "suppressed", f"suppressed by {match.id} ({match.author}: {match.reason})"
+        )
+    if not requested:
+        return Decision(False, "recorded", "no remediation rule for this alert (not opted in)")
+    if breaker_open:
+        return Decision(False, "skipped", f"circuit breaker open for {record['alertname']}")
+    if state in FINAL_REMEDIATION:
+        return Decision(True, ACTIVE, "still firing after re_remediate_after_seconds: again")
+    return Decision(True, ACTIVE, "remediation started")
+
+
+def apply(
+    record: Dict[str, Any],
+    decision: Decision,
+    execution_id: str,
+    now: float,
+    suppression: Optional[Suppression] = None,
+) -> Dict[str, Any]:
+    """Record ``decision``; a remediation decision also records its execution."""
+    if decision.state != record["state"] or decision.remediate:
+        _log(record, decision.state, now, decision.note)
+    record["state"] = decision.state
+    if suppression is not None:
+        record["suppressed_by"] = {
+            "id": suppression.id,
+            "author": suppression.author,
+            "reason": suppression.reason,
+        }
+    if decision.remediate:
+        record["remediation"] = {
+            "execution_id": execution_id,
+            "started_at": iso(now),
+            "started_at_ts": now,
+        }
+        record["executions"].append(
+            {"id": execution_id, "started_at": iso(now), "status": "running"}
+        )
+    return record
+
+
+def finish(
+    record: Dict[str, Any],
+    outcome: str,
+    workflow: str,
+    now: float,
+    resolved: Optional[Mapping[str, Any]],
+) -> Dict[str, Any]:
+    """Record a remediation's end: ``outcome`` is ``succeeded`` or ``failed``."""
+    state = "remediated" if outcome == "succeeded" else "failed"
+    remediation = record.get("remediation") or {}
+    remediation.update(
+        workflow=workflow,
+        outcome=outcome,
+        finished_at=iso(now),
+        finished_at_ts=now,
+        duration_seconds=round(now - remediation.get("started_at_ts", now), 3),
+    )
+    record["remediation"] = remediation
+    for execution in record["executions"]:
+        if execution["id"] == remediation.get("execution_id"):
+            execution.update(status=outcome, finished_at=iso(now), workflow=workflow)
+    note = f"{workflow} {outcome}" + (" (escalated)" if state == "failed" else "")
+    _log(record, state, now, note)
+    record["state"] = state
+    if resolved is not None:
+        _log(record, "resolved", now, "the alert had resolved during the remediation")
+        record["state"] = "resolved"
+    return record
+
+
+def view(record: Dict[str, Any], resolved: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """What an operator sees: the record with the resolve merged in."""
+    shown = dict(record)
+    if resolved is not None:
+        shown["resolved_at"] = resolved.get("resolved_at")
+        if shown["state"] != "resolved":
+            shown["history"] = shown["history"] + [
+                {
+                    "at": resolved.get("resolved_at"),
+                    "state": "resolved",
+                    "note": resolved.get("note", ""),
+                }
+            ]
+            shown["state"] = "resolved"
+    for key in ("remediation",):
+        if shown.get(key):
+            shown[key] = {k: v for k, v in shown[key].items() if not k.endswith("_ts")}
+    return shown
+
+
+def _log(record: Dict[str, Any], state: str, now: float, note: str) -> None:
+    history: List[Dict[str, Any]] = record["history"]
+    history.append({"at": iso(now), "state": state, "note": note})
+    del history[:-MAX_HISTORY]

@@ -1,0 +1,21 @@
+"""Lifecycle settings from the pack config, with their defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ON_RESOLVE = ("let_finish", "cancel")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+DEFAULTS = {
+    "on_resolve": ("let_finish", lambda v: v in ON_RESOLVE),
+    "incident_ttl_seconds": (3 * 86400, _positive_int),
+    "unresolved_ttl_seconds": (30 * 86400, _positive_int),
+    "re_remediate_after_seconds": (0, _positive_int),
+    "breaker_failures": (3, lambda v: _positive_int(v) and v >= 1),
+    "breaker_window_seconds": (3600, lambda v: _positive_int(v) and v >= 1),
+}

@@ -1,0 +1,110 @@
+"""What operators ask of PoundCake's records (the query actions' logic)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Dict, List, Optional
+
+from poundcake.incidents import view
+from poundcake.state_store import INCIDENT, RESOLVED, StateStore, epoch
+
+_FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+class QueryError(ValueError):
+    """A query argument is invalid."""
+
+
+def incidents(store: StateStore) -> List[Dict[str, Any]]:
+    """Every retained incident, resolve merged in, newest first."""
+    resolved = {key[len(RESOLVED) :]: doc for key, doc in store.scan(RESOLVED)}
+    shown = [view(doc, resolved.get(doc["tracking_id"])) for doc in store.records(INCIDENT)]
+    return sorted(shown, key=lambda d: (d.get("starts_at", ""), d["created_at"]), reverse=True)
+
+
+def get_alert(store: StateStore, fingerprint: str) -> Dict[str, Any]:
+    if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
+        raise QueryError(f"fingerprint {fingerprint!r} must be 8-64 lowercase hex digits")
+    found = [
+        view(doc, store.get(RESOLVED + doc["tracking_id"]))
+        for doc in store.records(f"{INCIDENT}{fingerprint}-")
+    ]
+    if not found:
+        raise QueryError(f"no incident recorded for fingerprint {fingerprint}")
+    found.sort(key=lambda d: d.get("starts_at", ""), reverse=True)
+    return {
+        "fingerprint": fingerprint,
+        "current": found[0],
+        "history": found[1:],
+        "executions": [e for doc in found for e in doc["executions"]],
+    }
+
+
+def list_alerts(
+    store: StateStore,
+    status: Optional[str] = None,
+    severity: Optional[str] = None,
+    alertname: Optional[str] = None,
+    limit: int = 50,
+) -> List[Dict[str, Any]]:
+    if limit < 1:
+        raise QueryError("limit must be at least 1")
+    out = []
+    for doc in incidents(store):
+        if status and doc["state"] != status:
+            continue
+        if severity and doc.get("severity") != severity:
+            continue
+        if alertname and doc.get("alertname") != alertname:
+            continue
+        out.append(_summary(doc))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def alert_stats(store: StateStore) -> Dict[str, Any]:
+    shown = incidents(store)
+    return {
+        "total": len(shown),
+        "by_status": dict(Counter(d["state"] for d in shown)),
+        "by_severity": dict(Counter(d.get("severity") or "none" for d in shown)),
+    }
+
+
+def get_request(store: StateStore, request_id: str) -> Dict[str, Any]:
+    alerts = [d for d in incidents(store) if request_id in d.get("request_ids", [])]
+    if not alerts:
+        raise QueryError(f"no incident recorded for request {request_id}")
+    return {
+        "request_id": request_id,
+        "alerts": [_summary(d) for d in alerts],
+        "executions": [e for d in alerts for e in d["executions"]],
+    }
+
+
+def purge_resolved(store: StateStore, ttl: float) -> int:
+    """Delete incidents resolved more than ``ttl`` seconds ago; return how many.
+
+    st2's own key TTL cannot express "``ttl`` after the resolve" for a record
+    written before the resolve, so the sensor runs this off the request path.
+    """
+    now = store.clock()
+    purged = 0
+    for key, resolved in list(store.scan(RESOLVED)):
+        if now - epoch(resolved["resolved_at"]) >= ttl:
+            tracking_id = key[len(RESOLVED) :]
+            store.delete(INCIDENT + tracking_id)
+            store.delete(key)
+            purged += 1
+    return purged
+
+
+def _summary(doc: Dict[str, Any]) -> Dict[str, Any]:
+    keys = ("tracking_id", "fingerprint", "alertname", "severity", "instance", "state")
+    summary = {k: doc.get(k) for k in keys}
+    summary["starts_at"] = doc.get("starts_at")
+    summary["updated_at"] = doc.get("updated_at")
+    summary["executions"] = [e["id"] for e in doc["executions"]]
+    return summary

@@ -1,0 +1,123 @@
+"""Remediation metrics on the sensor's /metrics, from the datastore records.
+
+Remediations run in st2's action runners, not in the sensor, so the sensor
+reads the incident records every ``state_poll_seconds`` (one paged list call,
+never on the request path) and turns them into metrics:
+
+- ``poundcake_remediations_executed_total{workflow,status}`` and
+  ``poundcake_remediation_duration_seconds`` count each finished remediation
+  once, when the sensor first sees it. Like any counter they start at zero
+  when the sensor starts: remediations that finished before are not counted.
+- ``poundcake_active_remediations``, ``poundcake_suppressed_incidents`` and
+  ``poundcake_breakers_open`` are what the records say now.
+
+The same poll deletes incidents resolved more than ``incident_ttl_seconds``
+ago.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Optional
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from poundcake.queries import incidents, purge_resolved
+from poundcake.state_store import BREAKER_OPEN, StateStore
+
+_DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+class RemediationMetrics:
+    def __init__(self, registry: Any) -> None:
+        self.executed = Counter(
+            "poundcake_remediations_executed",
+            "Finished remediations, by workflow and outcome (counted when first seen).",
+            ["workflow", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "poundcake_remediation_duration_seconds",
+            "Duration of finished remediations.",
+            buckets=_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.active = Gauge(
+            "poundcake_active_remediations", "Incidents being remediated now.", registry=registry
+        )
+        self.suppressed = Gauge(
+            "poundcake_suppressed_incidents",
+            "Retained incidents suppressed by a maintenance window.",
+            registry=registry,
+        )
+        self.breakers_open = Gauge(
+            "poundcake_breakers_open",
+            "Alertnames whose circuit breaker is open.",
+            registry=registry,
+        )
+        self.poll_errors = Counter(
+            "poundcake_state_poll_errors",
+            "Failed reads of the datastore records.",
+            registry=registry,
+        )
+        self.purged = Counter(
+            "poundcake_incidents_purged",
+            "Incidents deleted incident_ttl_seconds after they resolved.",
+            registry=registry,
+        )
+        self._seen: Optional[Dict[str, str]] = None  # tracking_id -> finished_at
+
+    def refresh(self, store: StateStore, ttl: Optional[float] = None) -> None:
+        """Read the records once and update every metric."""
+        if ttl is not None:
+            self.purged.inc(purge_resolved(store, ttl))
+        shown = incidents(store)
+        first_poll = self._seen is None
+        seen = {} if first_poll else self._seen
+        current = {}
+        for doc in shown:
+            remediation = doc.get("remediation") or {}
+            finished = remediation.get("finished_at")
+            if not finished:
+                continue
+            current[doc["tracking_id"]] = finished
+            if not first_poll and seen.get(doc["tracking_id"]) != finished:
+                self.executed.labels(remediation.get("workflow", ""), remediation["outcome"]).inc()
+                self.duration.observe(remediation.get("duration_seconds", 0))
+        self._seen = current  # only retained records: memory follows the datastore
+        self.active.set(sum(1 for d in shown if d["state"] == "remediating"))
+        self.suppressed.set(sum(1 for d in shown if d["state"] == "suppressed"))
+        self.breakers_open.set(sum(1 for _ in store.scan(BREAKER_OPEN)))
+
+
+class StatePoller:
+    """Calls :meth:`RemediationMetrics.refresh` every ``interval`` seconds."""
+
+    def __init__(
+        self, metrics: RemediationMetrics, store: StateStore, interval: float, ttl: float, log: Any
+    ) -> None:
+        self._metrics = metrics
+        self._store = store
+        self._interval = interval
+        self._ttl = ttl
+        self._log = log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="poundcake-state", daemon=True)
+
+    def start(self) -> None:
+        if self._interval > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._metrics.refresh(self._store, self._ttl)
+            except Exception as exc:  # st2api down, a bad record: keep serving
+                self._metrics.poll_errors.inc()
+                self._log.warning(
+                    "reading poundcake records failed: %s: %s", type(exc).__name__, exc
+                )
+            self._stop.wait(self._interval)

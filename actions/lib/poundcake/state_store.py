@@ -1,0 +1,95 @@
+"""PoundCake's records in the st2 datastore.
+
+Every key is global (``local=False``) under ``poundcake.``: the sensor and
+the actions run as different classes, and ``local=True`` would prefix each
+key with ``poundcake.<ClassName>:``, hiding it from the others. Values are
+JSON strings (the datastore stores strings).
+
+The datastore has no compare-and-set, so each key has one writer, or writers
+that a concurrency policy serialises:
+
+- ``poundcake.incident.<tracking_id>``: ``poundcake.process_alert`` only,
+  serialised per tracking id by ``policies/process_one_per_incident.yaml``;
+- ``poundcake.resolved.<tracking_id>``: ``poundcake.resolve_incident`` only
+  (kept apart so a resolve never races a running remediation's write);
+- ``poundcake.breaker_failure.<alert>.<tracking_id>``: one per failed
+  incident, written by that incident's serialised ``process_alert``;
+- ``poundcake.breaker_open.<alert>`` and ``poundcake.suppression.<id>``:
+  written by operator actions, and by the breaker when it opens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+PREFIX = "poundcake."
+INCIDENT = PREFIX + "incident."
+RESOLVED = PREFIX + "resolved."
+SUPPRESSION = PREFIX + "suppression."
+BREAKER_FAILURE = PREFIX + "breaker_failure."
+BREAKER_OPEN = PREFIX + "breaker_open."
+PAGE = 100
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch(stamp: str) -> float:
+    """Seconds since the epoch of a UTC ``...Z`` timestamp (any fraction length)."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    parsed = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return parsed.timestamp() + (float("0." + fraction) if fraction else 0.0)
+
+
+def alert_key(alertname: str) -> str:
+    """A datastore-safe key part for an (untrusted) alertname."""
+    if _SAFE_NAME.match(alertname):
+        return alertname
+    return "h" + hashlib.blake2b(alertname.encode(), digest_size=8).hexdigest()
+
+
+class StateStore:
+    """JSON records over an st2 datastore service (sensor or action service)."""
+
+    def __init__(self, service: Any, clock=time.time) -> None:
+        self._svc = service
+        self.clock = clock
+
+    def get(self, key: str) -> Optional[Dict[str, Any]]:
+        raw = self._svc.get_value(key, local=False)
+        return json.loads(raw) if raw else None
+
+    def put(self, key: str, doc: Dict[str, Any], ttl: Optional[int] = None) -> None:
+        value = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        if ttl:
+            self._svc.set_value(key, value, ttl=int(ttl), local=False)
+        else:
+            self._svc.set_value(key, value, local=False)
+
+    def delete(self, key: str) -> bool:
+        return bool(self._svc.delete_value(key, local=False))
+
+    def scan(self, prefix: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
+        """Every (key, record) under ``prefix``, page by page."""
+        seen = set()
+        offset = 0
+        while True:
+            page = self._svc.list_values(local=False, prefix=prefix, limit=PAGE, offset=offset)
+            fresh = [kvp for kvp in page or [] if kvp.name not in seen]
+            for kvp in fresh:
+                seen.add(kvp.name)
+                if kvp.name.startswith(prefix):
+                    yield kvp.name, json.loads(kvp.value)
+            if len(page or []) < PAGE or not fresh:
+                return
+            offset += len(page)
+
+    def records(self, prefix: str) -> List[Dict[str, Any]]:
+        return [doc for _, doc in self.scan(prefix)]

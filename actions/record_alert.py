@@ -1,0 +1,43 @@
+from poundcake.action import PoundCakeAction
+from poundcake.breaker import is_open
+from poundcake.incidents import apply, decide, observe
+from poundcake.state_store import INCIDENT, RESOLVED, SUPPRESSION
+from poundcake.suppressions import Suppression, first_match
+
+
+class RecordAlert(PoundCakeAction):
+    """Record a delivery of an alert and decide whether it may be remediated.
+
+    Runs inside poundcake.process_alert, which a concurrency policy serialises
+    per tracking id: this read-decide-write is the critical section that makes
+    remediation exactly-once.
+    """
+
+    def run(self, alert, execution_id, requested):
+        store = self.store()
+        now = store.clock()
+        key = INCIDENT + alert["tracking_id"]
+        record = observe(store.get(key), alert, now)
+        resolved = store.get(RESOLVED + alert["tracking_id"])
+        suppressions = [Suppression.from_dict(d) for d in store.records(SUPPRESSION)]
+        decision = decide(
+            record,
+            resolved,
+            requested,
+            suppressions,
+            is_open(store, record["alertname"]),
+            now,
+            self.lifecycle("re_remediate_after_seconds"),
+        )
+        match = first_match(suppressions, record["labels"], now)
+        apply(
+            record, decision, execution_id, now, match if decision.state == "suppressed" else None
+        )
+        store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
+        self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
+        return {
+            "tracking_id": alert["tracking_id"],
+            "remediate": decision.remediate,
+            "state": decision.state,
+            "note": decision.note,
+        }

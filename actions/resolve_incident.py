@@ -1,0 +1,57 @@
+import os
+
+import requests
+
+from poundcake.action import PoundCakeAction
+from poundcake.state_store import INCIDENT, RESOLVED, iso
+
+
+class ResolveIncident(PoundCakeAction):
+    """Mark an incident resolved; with on_resolve: cancel, stop its remediation."""
+
+    def run(self, alert):
+        store = self.store()
+        tracking_id = alert["tracking_id"]
+        now = store.clock()
+        mode = self.lifecycle("on_resolve")
+        record = store.get(INCIDENT + tracking_id)
+        running = (
+            (record.get("remediation") or {}).get("execution_id")
+            if record and record["state"] == "remediating"
+            else None
+        )
+        note = "resolved by Alertmanager"
+        canceled = []
+        if running and mode == "cancel":
+            self._cancel(running)
+            canceled.append(running)
+            note += f"; remediation {running} canceled (on_resolve: cancel)"
+        elif running:
+            note += f"; remediation {running} left to finish (on_resolve: let_finish)"
+        doc = {
+            "resolved_at": iso(now),
+            "ends_at": alert.get("ends_at"),
+            "request_id": alert.get("request_id"),
+            "note": note,
+            "canceled": canceled,
+        }
+        # Kept past the purge age (the sensor purges at incident_ttl_seconds).
+        store.put(RESOLVED + tracking_id, doc, ttl=2 * self.lifecycle("incident_ttl_seconds"))
+        return {"tracking_id": tracking_id, "on_resolve": mode, **doc}
+
+    def _cancel(self, execution_id):
+        """Cancel through st2's API with the token st2 gives every action."""
+        api = os.environ.get("ST2_ACTION_API_URL")
+        token = os.environ.get("ST2_ACTION_AUTH_TOKEN")
+        if not api or not token:
+            raise RuntimeError("ST2_ACTION_API_URL/ST2_ACTION_AUTH_TOKEN not set: not run by st2?")
+        response = requests.delete(
+            f"{api.rstrip('/')}/executions/{execution_id}",
+            headers={"X-Auth-Token": token},
+            timeout=10,
+        )
+        finished = response.status_code == 400 and "cannot be canceled" in response.text
+        if response.status_code not in (200, 202, 204) and not finished:
+            raise RuntimeError(
+                f"cancel of {execution_id} failed: HTTP {response.status_code} {response.text}"
+            )
