@@ -7,12 +7,14 @@ from poundcake.state_store import INCIDENT, RESOLVED, iso
 
 
 class ResolveIncident(PoundCakeAction):
-    """Mark an incident resolved; with on_resolve: cancel, stop its remediation."""
+    """Mark an incident resolved; with on_resolve: cancel, stop its remediation.
+
+    The resolve is recorded first, so a failing cancel never loses it.
+    """
 
     def run(self, alert):
         store = self.store()
         tracking_id = alert["tracking_id"]
-        now = store.clock()
         mode = self.lifecycle("on_resolve")
         record = store.get(INCIDENT + tracking_id)
         running = (
@@ -20,38 +22,42 @@ class ResolveIncident(PoundCakeAction):
             if record and record["state"] == "remediating"
             else None
         )
+        cancel = bool(running) and mode == "cancel"
         note = "resolved by Alertmanager"
-        canceled = []
-        if running and mode == "cancel":
-            self._cancel(running)
-            canceled.append(running)
+        if cancel:
             note += f"; remediation {running} canceled (on_resolve: cancel)"
         elif running:
             note += f"; remediation {running} left to finish (on_resolve: let_finish)"
         doc = {
-            "resolved_at": iso(now),
+            "resolved_at": iso(store.clock()),
             "ends_at": alert.get("ends_at"),
             "request_id": alert.get("request_id"),
             "note": note,
-            "canceled": canceled,
+            "canceled": [running] if cancel else [],
         }
         # Kept past the purge age (the sensor purges at incident_ttl_seconds).
         store.put(RESOLVED + tracking_id, doc, ttl=2 * self.lifecycle("incident_ttl_seconds"))
-        return {"tracking_id": tracking_id, "on_resolve": mode, **doc}
+        if cancel:
+            error = self._cancel(running)
+            if error:
+                return self.fail(f"{tracking_id} recorded resolved, but {error}")
+        return True, {"tracking_id": tracking_id, "on_resolve": mode, **doc}
 
     def _cancel(self, execution_id):
-        """Cancel through st2's API with the token st2 gives every action."""
+        """Cancel through st2's API with the token st2 gives every action; None or an error."""
         api = os.environ.get("ST2_ACTION_API_URL")
         token = os.environ.get("ST2_ACTION_AUTH_TOKEN")
         if not api or not token:
-            raise RuntimeError("ST2_ACTION_API_URL/ST2_ACTION_AUTH_TOKEN not set: not run by st2?")
-        response = requests.delete(
-            f"{api.rstrip('/')}/executions/{execution_id}",
-            headers={"X-Auth-Token": token},
-            timeout=10,
-        )
+            return "cannot cancel: ST2_ACTION_API_URL/ST2_ACTION_AUTH_TOKEN are not set"
+        try:
+            response = requests.delete(
+                f"{api.rstrip('/')}/executions/{execution_id}",
+                headers={"X-Auth-Token": token},
+                timeout=10,
+            )
+        except requests.RequestException as exc:
+            return f"cancel of {execution_id} failed: {exc}"
         finished = response.status_code == 400 and "cannot be canceled" in response.text
         if response.status_code not in (200, 202, 204) and not finished:
-            raise RuntimeError(
-                f"cancel of {execution_id} failed: HTTP {response.status_code} {response.text}"
-            )
+            return f"cancel of {execution_id} failed: HTTP {response.status_code} {response.text}"
+        return None

@@ -5,12 +5,10 @@ key the payload never has, an action parameter that does not exist) shows up
 only as a rule that never fires. These tests catch that before st2 does.
 """
 
-import ast
 import glob
 import inspect
 import os
 
-import jinja2
 import jsonschema
 import pytest
 import yaml
@@ -18,6 +16,7 @@ from deliveries import firing_body
 from local_sensor_service import trigger_schemas
 from pack_actions import action_metadata, load_action_class
 from pack_paths import PACK_DIR
+from rules_engine import criteria_match, render_rule_parameters
 
 from poundcake.alertmanager import parse_delivery
 from poundcake.triggers import alert_fields, alert_instance
@@ -67,40 +66,6 @@ def schema_has_path(schema, parts):
         else:
             return False
     return True
-
-
-def criteria_match(criteria, payload):
-    """st2's equals / nequals / exists / nexists on ``trigger.<path>`` keys."""
-    for key, spec in criteria.items():
-        value = payload
-        for part in key.split(".")[1:]:
-            value = value.get(part) if isinstance(value, dict) else None
-        op = spec["type"]
-        if op in ("equals", "eq"):
-            ok = value == spec["pattern"]
-        elif op in ("nequals", "neq"):
-            ok = value != spec["pattern"]
-        elif op == "exists":
-            ok = value is not None
-        elif op == "nexists":
-            ok = value is None
-        else:
-            raise AssertionError(f"criteria_match does not model operator {op}")
-        if not ok:
-            return False
-    return True
-
-
-def render_rule_parameters(rule, payload):
-    """Render a rule's action parameters as st2 does, casting objects like st2."""
-    meta = action_metadata(rule["action"]["ref"].split(".", 1)[1])["parameters"]
-    out = {}
-    for key, template in rule["action"]["parameters"].items():
-        value = jinja2.Template(str(template)).render(trigger=payload)
-        if meta[key]["type"] == "object":
-            value = ast.literal_eval(value)  # st2's _cast_object (after json fails)
-        out[key] = value
-    return out
 
 
 def params_schema(meta):

@@ -20,6 +20,7 @@ import collections.abc
 import fractions
 import math
 import os
+import threading
 
 import yaml
 from pack_paths import PACK_DIR
@@ -57,6 +58,12 @@ apply_compat_patches()
 from orquesta import conducting, events, statuses  # noqa: E402
 from orquesta.specs import native  # noqa: E402
 
+# YAQL's parser is not thread-safe. st2 runs Orquesta on cooperative green
+# threads; tests that run workflows on OS threads hold this lock around every
+# Orquesta call, but never around an action, so executions still interleave
+# at every action boundary (where the datastore is read and written).
+ORQUESTA_LOCK = threading.RLock()
+
 ST2_CONTEXT = {"st2": {"action_execution_id": "5f0000000000000000000042", "user": "stanley"}}
 
 
@@ -67,8 +74,9 @@ def load_definition(name):
 
 def inspect(name):
     """Orquesta's own inspection (syntax, semantics, expressions, context)."""
-    spec = native.WorkflowSpec(load_definition(name))
-    return spec.inspect(app_ctx=ST2_CONTEXT, raise_exception=False)
+    with ORQUESTA_LOCK:
+        spec = native.WorkflowSpec(load_definition(name))
+        return spec.inspect(app_ctx=ST2_CONTEXT, raise_exception=False)
 
 
 def python_result(value, ok=True):
@@ -118,14 +126,16 @@ class Run:
 
 def run_workflow(name, inputs, handler, max_steps=100):
     """Run workflow ``name`` with ``inputs``; ``handler(call) -> (status, result)``."""
-    spec = native.WorkflowSpec(load_definition(name))
-    errors = spec.inspect(app_ctx=ST2_CONTEXT, raise_exception=False)
-    assert not errors, errors
-    conductor = conducting.WorkflowConductor(spec, context=ST2_CONTEXT, inputs=inputs)
-    conductor.request_workflow_status(statuses.RUNNING)
+    with ORQUESTA_LOCK:
+        spec = native.WorkflowSpec(load_definition(name))
+        errors = spec.inspect(app_ctx=ST2_CONTEXT, raise_exception=False)
+        assert not errors, errors
+        conductor = conducting.WorkflowConductor(spec, context=ST2_CONTEXT, inputs=inputs)
+        conductor.request_workflow_status(statuses.RUNNING)
     calls = []
     for _ in range(max_steps):
-        next_tasks = conductor.get_next_tasks()
+        with ORQUESTA_LOCK:
+            next_tasks = conductor.get_next_tasks()
         if not next_tasks:
             break
         for task in next_tasks:
@@ -149,10 +159,12 @@ def run_workflow(name, inputs, handler, max_steps=100):
                         event = events.ActionExecutionEvent(
                             event_status, result=result if done else None
                         )
-                    conductor.update_task_state(task["id"], task["route"], event)
+                    with ORQUESTA_LOCK:
+                        conductor.update_task_state(task["id"], task["route"], event)
     else:
         raise AssertionError(f"workflow {name} did not finish in {max_steps} steps")
-    if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:
-        conductor.render_workflow_output()  # as st2's workflow engine does on completion
-    status = conductor.get_workflow_status()
-    return Run(status, conductor.get_workflow_output(), calls, conductor.errors)
+    with ORQUESTA_LOCK:
+        if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:
+            conductor.render_workflow_output()  # as st2's workflow engine does on completion
+        status = conductor.get_workflow_status()
+        return Run(status, conductor.get_workflow_output(), calls, conductor.errors)

@@ -39,20 +39,40 @@ def load_action_class(name):
     return classes[0]
 
 
-def run_python_action(name, params, config=None):
+def shared_datastore():
+    """One in-memory st2 datastore (st2's own mock) for every action and sensor."""
+    import logging
+
+    from st2tests.mocks.datastore import MockDatastoreService
+
+    logger = logging.getLogger("poundcake.tests.datastore")
+    return MockDatastoreService(logger=logger, pack_name="poundcake", class_name="tests")
+
+
+def action_service(datastore):
+    from st2tests.mocks.action import MockActionService, MockActionWrapper
+
+    service = MockActionService(MockActionWrapper(pack="poundcake", class_name="action"))
+    service._datastore_service = datastore
+    return service
+
+
+def run_python_action(name, params, config=None, datastore=None):
     """``(ok, value)`` of the pack action ``name``, as the python runner reports it."""
     cls = load_action_class(name)
-    result = cls(config=config or {}).run(**params)
+    service = action_service(datastore if datastore is not None else shared_datastore())
+    result = cls(config=config or {}, action_service=service).run(**params)
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
         return result
     return True, result
 
 
 class ActionHandler:
-    def __init__(self, config=None, shell=None):
+    def __init__(self, config=None, shell=None, datastore=None):
         self.config = config or {}
         self.shell = shell
         self.subruns = []
+        self.datastore = datastore if datastore is not None else shared_datastore()
 
     def __call__(self, call):
         if call.action.startswith("poundcake."):
@@ -60,7 +80,7 @@ class ActionHandler:
             meta = action_metadata(name)
             if meta["runner_type"] == "orquesta":
                 return self._subworkflow(meta, call.params)
-            ok, value = run_python_action(name, call.params, self.config)
+            ok, value = run_python_action(name, call.params, self.config, self.datastore)
             return python_result(value, ok)
         if call.action == "core.noop":
             from orquesta import statuses

@@ -99,9 +99,8 @@ def apply(
     now: float,
     suppression: Optional[Suppression] = None,
 ) -> Dict[str, Any]:
-    """Record ``decision``; a remediation decision also records its execution."""
-    if decision.state != record["state"] or decision.remediate:
-        _log(record, decision.state, now, decision.note)
+    """Record ``decision`` (duplicates too: the history says why nothing ran)."""
+    _log(record, decision.state, now, decision.note)
     record["state"] = decision.state
     if suppression is not None:
         record["suppressed_by"] = {

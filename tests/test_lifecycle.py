@@ -1,0 +1,582 @@
+"""Incident lifecycle, exactly-once remediation, resolution, suppression, breaker."""
+
+import json
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
+from deliveries import firing_body
+from orquesta import statuses
+from orquesta_harness import run_workflow
+from pack_actions import ActionHandler, run_python_action, shared_datastore
+from rules_engine import criteria_match, render_rule_parameters
+from sensor_harness import TOKEN, running_sensor
+from st2tests.base import BaseSensorTestCase
+from test_pack_resources import RULES, load, sample_payload
+from test_workflows import Shell
+from webhook_client import bearer, request
+
+from poundcake import breaker
+from poundcake.incidents import apply, decide, finish, observe, view
+from poundcake.queries import purge_resolved
+from poundcake.state_store import INCIDENT, RESOLVED, StateStore, iso
+from poundcake.suppressions import SuppressionError, new_suppression, parse_matchers
+
+
+class Clock:
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def alert(**labels):
+    payload = sample_payload(auto_remediate="true", service="nginx", **labels)
+    payload["alertname"] = "ServiceDown"
+    payload["labels"]["alertname"] = "ServiceDown"
+    return payload
+
+
+def process_inputs(payload, workflow="poundcake.remediate_service_down"):
+    return {
+        "workflow": workflow,
+        "runbook": None,
+        "tracking_id": payload["tracking_id"],
+        "host": payload["instance"],
+        "alert": payload,
+        "dry_run": False,
+        "escalation_action": "poundcake.log_escalation",
+    }
+
+
+def process(
+    payload, datastore, shell=None, config=None, workflow="poundcake.remediate_service_down"
+):
+    handler = ActionHandler(config or {}, shell or Shell(), datastore)
+    return run_workflow("process_alert.yaml", process_inputs(payload, workflow), handler), handler
+
+
+def record(datastore, tracking_id):
+    raw = datastore.get_value(INCIDENT + tracking_id, local=False)
+    return json.loads(raw) if raw else None
+
+
+# ---------------------------------------------------------------- transitions
+def test_lifecycle_received_remediating_remediated_resolved():
+    clock = Clock()
+    rec = observe(None, alert(), clock())
+    assert rec["state"] == "received" and rec["request_ids"] == ["req-" + "0" * 32]
+    decision = decide(rec, None, True, [], False, clock())
+    assert decision.remediate and decision.state == "remediating"
+    apply(rec, decision, "exec-1", clock())
+    clock.now += 42
+    finish(rec, "succeeded", "poundcake.remediate_service_down", clock(), None)
+    assert rec["state"] == "remediated"
+    assert rec["remediation"]["duration_seconds"] == 42
+    assert rec["executions"] == [
+        {
+            "id": "exec-1",
+            "started_at": iso(clock.now - 42),
+            "status": "succeeded",
+            "finished_at": iso(clock.now),
+            "workflow": "poundcake.remediate_service_down",
+        }
+    ]
+    shown = view(rec, {"resolved_at": iso(clock.now + 5), "note": "resolved by Alertmanager"})
+    assert shown["state"] == "resolved"
+    assert [h["state"] for h in shown["history"]] == [
+        "received",
+        "remediating",
+        "remediated",
+        "resolved",
+    ]
+
+
+def test_resolve_before_the_firing_is_processed_remediates_nothing():
+    rec = observe(None, alert(), 0)
+    decision = decide(rec, {"resolved_at": iso(0)}, True, [], False, 1)
+    assert not decision.remediate and decision.state == "resolved"
+
+
+def test_resolve_during_remediation_ends_resolved():
+    rec = observe(None, alert(), 0)
+    apply(rec, decide(rec, None, True, [], False, 0), "e", 0)
+    finish(rec, "failed", "w", 10, {"resolved_at": iso(5)})
+    assert rec["state"] == "resolved"
+    assert [h["state"] for h in rec["history"]][-2:] == ["failed", "resolved"]
+
+
+def test_duplicates_never_remediate_again_unless_re_remediation_is_due():
+    rec = observe(None, alert(), 0)
+    apply(rec, decide(rec, None, True, [], False, 0), "e", 0)
+    assert decide(rec, None, True, [], False, 1).note.startswith("duplicate: a remediation")
+    finish(rec, "succeeded", "w", 100, None)
+    assert not decide(rec, None, True, [], False, 5000).remediate
+    assert not decide(rec, None, True, [], False, 600, re_remediate_after=1000).remediate
+    again = decide(rec, None, True, [], False, 1200, re_remediate_after=1000)
+    assert again.remediate and "again" in again.note
+
+
+def test_not_opted_in_alert_is_recorded_only():
+    rec = observe(None, alert(), 0)
+    assert decide(rec, None, False, [], False, 0).state == "recorded"
+
+
+# ---------------------------------------------------------------- suppression
+@pytest.mark.parametrize(
+    "matcher, hit",
+    [
+        ({"name": "instance", "op": "=", "value": "host1"}, True),
+        ({"name": "instance", "op": "=", "value": "host2"}, False),
+        ({"name": "instance", "op": "!=", "value": "host2"}, True),
+        ({"name": "instance", "op": "!=", "value": "host1"}, False),
+        ({"name": "instance", "op": "=~", "value": "host[0-9]"}, True),
+        ({"name": "instance", "op": "=~", "value": "host"}, False),  # full match, as Alertmanager
+        ({"name": "instance", "op": "!~", "value": "web.*"}, True),
+        ({"name": "instance", "op": "!~", "value": "host.*"}, False),
+        ({"name": "service", "op": "exists"}, True),
+        ({"name": "team", "op": "exists"}, False),
+        ({"name": "team", "op": "not_exists"}, True),
+        ({"name": "service", "op": "not_exists"}, False),
+    ],
+)
+def test_every_suppression_matcher(matcher, hit):
+    window = new_suppression([matcher], 100, 200, "patching", "ops@example", now=100)
+    labels = alert()["labels"]
+    assert window.matches(labels, 150) is hit
+    assert window.matches(labels, 250) is False  # the window has ended
+
+
+@pytest.mark.parametrize(
+    "matchers, message",
+    [
+        ([], "non-empty list"),
+        ([{"name": "a b", "op": "="}], "not a label name"),
+        ([{"name": "a", "op": "~"}], "must be one of"),
+        ([{"name": "a", "op": "=~", "value": "("}], "not a valid regex"),
+    ],
+)
+def test_invalid_matchers_are_refused(matchers, message):
+    with pytest.raises(SuppressionError, match=message):
+        parse_matchers(matchers)
+
+
+def test_suppressed_alert_is_recorded_with_its_window_and_not_remediated():
+    datastore = shared_datastore()
+    ok, window = run_python_action(
+        "create_suppression",
+        {
+            "matchers": [{"name": "service", "op": "=", "value": "nginx"}],
+            "duration_minutes": 60,
+            "reason": "nginx upgrade",
+            "author": "alice",
+        },
+        datastore=datastore,
+    )
+    assert ok
+    payload = alert()
+    run, handler = process(payload, datastore)
+    assert run.status == statuses.SUCCEEDED
+    assert run.calls_to("poundcake.remediate") == []
+    rec = record(datastore, payload["tracking_id"])
+    assert rec["state"] == "suppressed"
+    assert rec["suppressed_by"] == {
+        "id": window["id"],
+        "author": "alice",
+        "reason": "nginx upgrade",
+    }
+    ok, listed = run_python_action("list_suppressions", {}, datastore=datastore)
+    assert [w["id"] for w in listed] == [window["id"]] and listed[0]["active"] is True
+    ok, _ = run_python_action(
+        "delete_suppression", {"suppression_id": window["id"]}, datastore=datastore
+    )
+    assert ok
+    assert run_python_action("list_suppressions", {}, datastore=datastore) == (True, [])
+    ok, result = run_python_action(
+        "delete_suppression", {"suppression_id": window["id"]}, datastore=datastore
+    )
+    assert not ok and "no suppression" in result["error"]
+
+
+def test_create_suppression_rejects_bad_requests_with_a_message():
+    for params, message in (
+        ({"matchers": [{"name": "x"}], "reason": "r", "author": "a"}, "ends_at or duration"),
+        ({"matchers": [], "reason": "r", "author": "a", "duration_minutes": 5}, "non-empty"),
+        (
+            {"matchers": [{"name": "x"}], "reason": "r", "author": "a", "ends_at": "soon"},
+            "RFC 3339",
+        ),
+    ):
+        ok, result = run_python_action("create_suppression", params)
+        assert not ok and message in result["error"]
+
+
+# ---------------------------------------------------------------- workflow
+def test_process_alert_records_the_whole_story():
+    datastore = shared_datastore()
+    payload = alert()
+    run, _ = process(payload, datastore)
+    assert run.status == statuses.SUCCEEDED
+    assert run.tasks() == ["record", "remediate", "finish"]
+    rec = record(datastore, payload["tracking_id"])
+    assert rec["state"] == "remediated"
+    assert rec["executions"][0]["id"] == "5f0000000000000000000042"
+    assert rec["remediation"]["workflow"] == "poundcake.remediate_service_down"
+    again, _ = process(payload, datastore)
+    assert again.calls_to("poundcake.remediate") == []
+    assert record(datastore, payload["tracking_id"])["history"][-1]["state"] == "remediated"
+
+
+def test_failed_remediation_is_recorded_failed_and_the_workflow_fails():
+    datastore = shared_datastore()
+    payload = alert()
+    run, handler = process(payload, datastore, Shell(fail={"act"}))
+    assert run.status == statuses.FAILED
+    assert record(datastore, payload["tracking_id"])["state"] == "failed"
+    runs = [run] + handler.subruns
+    escalations = [c for r in runs for c in r.calls_to("poundcake.log_escalation")]
+    assert len(escalations) == 1  # the remediation's own; no second one from the wrappers
+
+
+def test_breaker_opens_escalates_once_and_skips_until_reset():
+    datastore = shared_datastore()
+    config = {"breaker_failures": 2, "breaker_window_seconds": 3600}
+    messages = []
+    for i in range(4):
+        payload = alert()
+        payload["tracking_id"] = f"{i:016x}-20261123T083600Z"
+        payload["fingerprint"] = f"{i:016x}"
+        run, _ = process(payload, datastore, Shell(fail={"act"}), config)
+        messages += [c.params["message"] for c in run.calls_to("poundcake.log_escalation")]
+        state = record(datastore, payload["tracking_id"])["state"]
+        assert state == ("failed" if i < 2 else "skipped"), (i, state)
+    assert len(messages) == 1 and "circuit breaker OPEN for ServiceDown" in messages[0]
+    ok, result = run_python_action(
+        "reset_breaker", {"alertname": "ServiceDown"}, datastore=datastore
+    )
+    assert result == {"alertname": "ServiceDown", "was_open": True, "failures_cleared": 2}
+    payload = alert()
+    payload["tracking_id"] = "00000000000000ff-20261123T083600Z"
+    run, _ = process(payload, datastore, config=config)
+    assert run.status == statuses.SUCCEEDED
+    assert record(datastore, payload["tracking_id"])["state"] == "remediated"
+
+
+def test_breaker_counts_only_failures_inside_the_window():
+    clock = Clock()
+    store = StateStore(shared_datastore(), clock)
+    assert breaker.record_failure(store, "Disk", "a", threshold=2, window=60) is None
+    clock.now += 120
+    assert breaker.record_failure(store, "Disk", "b", threshold=2, window=60) is None
+    clock.now += 10
+    opened = breaker.record_failure(store, "Disk", "c", threshold=2, window=60)
+    assert opened["failures"] == 2 and breaker.is_open(store, "Disk")
+    assert breaker.record_failure(store, "Disk", "d", threshold=2, window=60) is None
+
+
+def test_untrusted_alertnames_get_safe_breaker_keys():
+    store = StateStore(shared_datastore())
+    breaker.record_failure(store, "a/b c;$(x)", "t", threshold=1, window=60)
+    assert breaker.is_open(store, "a/b c;$(x)")
+    assert all("$" not in k for k in store._svc._datastore_items)
+
+
+# ---------------------------------------------------------------- resolve
+class FakeSt2Api:
+    """A loopback stand-in for st2api's DELETE /v1/executions/<id>."""
+
+    def __init__(self):
+        self.requests = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_DELETE(self):
+                api.requests.append((self.path, self.headers.get("X-Auth-Token")))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def remediating(datastore, payload):
+    store = StateStore(datastore)
+    rec = observe(None, payload, 0)
+    apply(rec, decide(rec, None, True, [], False, 0), "exec-77", 0)
+    store.put(INCIDENT + payload["tracking_id"], rec)
+
+
+@pytest.mark.parametrize("mode", ["cancel", "let_finish"])
+def test_resolve_during_remediation_cancels_only_when_configured(mode, monkeypatch):
+    api = FakeSt2Api()
+    monkeypatch.setenv("ST2_ACTION_API_URL", api.url)
+    monkeypatch.setenv("ST2_ACTION_AUTH_TOKEN", "tok-st2")
+    try:
+        datastore = shared_datastore()
+        payload = alert()
+        remediating(datastore, payload)
+        resolved = dict(payload, status="resolved", ends_at="2026-11-23T09:00:00Z")
+        ok, result = run_python_action(
+            "resolve_incident", {"alert": resolved}, {"on_resolve": mode}, datastore
+        )
+    finally:
+        api.close()
+    assert ok, result
+    if mode == "cancel":
+        assert api.requests == [("/v1/executions/exec-77", "tok-st2")]
+        assert result["canceled"] == ["exec-77"]
+    else:
+        assert api.requests == [] and result["canceled"] == []
+    ok, shown = run_python_action(
+        "get_alert", {"fingerprint": payload["fingerprint"]}, datastore=datastore
+    )
+    assert shown["current"]["state"] == "resolved"
+    assert mode.replace("_", "") in shown["current"]["history"][-1]["note"].replace("_", "")
+
+
+def test_resolve_when_st2_api_refuses_fails_the_action(monkeypatch):
+    monkeypatch.setenv("ST2_ACTION_API_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("ST2_ACTION_AUTH_TOKEN", "t")
+    datastore = shared_datastore()
+    payload = alert()
+    remediating(datastore, payload)
+    ok, result = run_python_action(
+        "resolve_incident", {"alert": payload}, {"on_resolve": "cancel"}, datastore
+    )
+    assert not ok
+    assert "recorded resolved, but cancel of exec-77 failed" in result["error"]
+    _, shown = run_python_action(
+        "get_alert", {"fingerprint": payload["fingerprint"]}, datastore=datastore
+    )
+    assert shown["current"]["state"] == "resolved"  # the resolve is not lost
+
+
+def test_incidents_are_purged_incident_ttl_after_they_resolve():
+    clock = Clock()
+    store = StateStore(shared_datastore(), clock)
+    for name, resolved_ago in (("old", 4000), ("new", 10)):
+        store.put(INCIDENT + name, {"tracking_id": name})
+        store.put(RESOLVED + name, {"resolved_at": iso(clock.now - resolved_ago)})
+    store.put(INCIDENT + "open", {"tracking_id": "open"})
+    assert purge_resolved(store, ttl=3600) == 1
+    assert store.get(INCIDENT + "old") is None and store.get(RESOLVED + "old") is None
+    assert store.get(INCIDENT + "new") and store.get(INCIDENT + "open")
+
+
+# ---------------------------------------------------------------- exactly once
+class TwoSensorsTest(BaseSensorTestCase):
+    sensor_cls = AlertmanagerWebhookSensor
+
+    def test_two_sensors_concurrent_duplicates_start_one_remediation(self):
+        """Two sensor replicas behind one address, both Alertmanagers of an HA
+        pair delivering the same group to both, concurrently; then st2's rules
+        engine and scheduler with the per-incident policy (modelled by a lock
+        per tracking id, as the coordination backend provides)."""
+        first = self.sensor_service
+        self.setUp()
+        second = self.sensor_service
+        body = firing_body()
+        for a in body["alerts"]:
+            a["labels"].update(auto_remediate="true", service="nginx")
+            a["labels"]["alertname"] = "ServiceDown"
+        body["commonLabels"]["alertname"] = "ServiceDown"
+        self.sensor_service = first
+        with running_sensor(self) as s1:
+            self.sensor_service = second
+            with running_sensor(self) as s2:
+                answers = []
+                threads = [
+                    threading.Thread(
+                        target=lambda s=s: answers.append(
+                            request(s.server.address[1], "POST", "/webhook", body, bearer(TOKEN))
+                        )
+                    )
+                    for s in (s1, s2, s1, s2)
+                ]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+        assert [a.status for a in answers] == [200] * 4
+        triggers = first.dispatched_triggers + second.dispatched_triggers
+        assert len(triggers) == 6  # 3 alerts, once per sensor replica
+
+        datastore = shared_datastore()
+        locks = defaultdict(threading.Lock)
+        runs = []
+
+        errors = []
+
+        def execute(params):
+            with locks[params["tracking_id"]]:  # process_one_per_incident
+                try:
+                    run, _ = process(params["alert"], datastore, workflow=params["workflow"])
+                except Exception as exc:  # surfaced below, not lost in the thread
+                    errors.append(exc)
+                    return
+                runs.append(run)
+
+        executions = []
+        for trig in triggers:
+            for path in RULES:
+                rule = load(path)
+                if criteria_match(rule["criteria"], trig["payload"]):
+                    params = render_rule_parameters(rule, trig["payload"])
+                    executions.append(threading.Thread(target=execute, args=(params,)))
+        assert len(executions) == 6
+        for t in executions:
+            t.start()
+        for t in executions:
+            t.join()
+        assert errors == [] and len(runs) == 6
+        started = [c for r in runs for c in r.calls_to("poundcake.remediate")]
+        assert len(started) == 3
+        assert len({c.params["tracking_id"] for c in started}) == 3
+        for trig in first.dispatched_triggers:
+            rec = record(datastore, trig["payload"]["tracking_id"])
+            assert rec["state"] == "remediated"
+            assert len(rec["request_ids"]) == 2  # one delivery through each sensor
+            assert rec["history"][-1]["note"] == "duplicate: already remediated"
+
+
+# ---------------------------------------------------------------- queries
+def populated():
+    """Three incidents of two alerts from two deliveries, one resolved."""
+    datastore = shared_datastore()
+    store = StateStore(datastore)
+    rows = [
+        ("00000000000000aa", "2026-11-23T08:00:00Z", "ServiceDown", "critical", "req-" + "1" * 32),
+        ("00000000000000aa", "2026-11-23T09:00:00Z", "ServiceDown", "critical", "req-" + "2" * 32),
+        ("00000000000000bb", "2026-11-23T08:30:00Z", "DiskSpaceLow", "warning", "req-" + "1" * 32),
+    ]
+    for i, (fp, starts, name, severity, request_id) in enumerate(rows):
+        payload = {
+            "tracking_id": f"{fp}-{starts.replace('-', '').replace(':', '')}",
+            "fingerprint": fp,
+            "alertname": name,
+            "severity": severity,
+            "instance": "web-1",
+            "labels": {"alertname": name, "severity": severity},
+            "starts_at": starts,
+            "request_id": request_id,
+        }
+        rec = observe(None, payload, 1000 + i)
+        apply(rec, decide(rec, None, True, [], False, 1000 + i), f"exec-{i}", 1000 + i)
+        if i == 0:
+            finish(rec, "succeeded", "poundcake.remediate_service_down", 1010, None)
+            store.put(RESOLVED + payload["tracking_id"], {"resolved_at": iso(1020), "note": "ok"})
+        store.put(INCIDENT + payload["tracking_id"], rec)
+    return datastore
+
+
+def test_get_alert_shows_current_incident_history_and_executions():
+    ok, result = run_python_action(
+        "get_alert", {"fingerprint": "00000000000000aa"}, datastore=populated()
+    )
+    assert ok
+    assert result["current"]["starts_at"] == "2026-11-23T09:00:00Z"
+    assert result["current"]["state"] == "remediating"
+    assert [h["state"] for h in result["history"]] == ["resolved"]
+    assert sorted(e["id"] for e in result["executions"]) == ["exec-0", "exec-1"]
+    json.dumps(result)  # reads well in st2 execution get: plain JSON
+    ok, missing = run_python_action("get_alert", {"fingerprint": "00000000000000cc"})
+    assert not ok and "no incident recorded" in missing["error"]
+    ok, bad = run_python_action("get_alert", {"fingerprint": "../x"})
+    assert not ok and "hex" in bad["error"]
+
+
+def test_list_alerts_filters_newest_first_with_limit():
+    datastore = populated()
+    ok, everything = run_python_action("list_alerts", {}, datastore=datastore)
+    assert [a["starts_at"] for a in everything] == [
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T08:30:00Z",
+        "2026-11-23T08:00:00Z",
+    ]
+    _, resolved = run_python_action("list_alerts", {"status": "resolved"}, datastore=datastore)
+    assert [a["fingerprint"] for a in resolved] == ["00000000000000aa"]
+    _, warning = run_python_action("list_alerts", {"severity": "warning"}, datastore=datastore)
+    assert [a["alertname"] for a in warning] == ["DiskSpaceLow"]
+    _, by_name = run_python_action(
+        "list_alerts", {"alertname": "ServiceDown", "limit": 1}, datastore=datastore
+    )
+    assert len(by_name) == 1 and by_name[0]["starts_at"] == "2026-11-23T09:00:00Z"
+
+
+def test_alert_stats_counts_by_status_and_severity():
+    ok, stats = run_python_action("alert_stats", {}, datastore=populated())
+    assert stats == {
+        "total": 3,
+        "by_status": {"resolved": 1, "remediating": 2},
+        "by_severity": {"critical": 2, "warning": 1},
+    }
+
+
+def test_get_request_shows_a_deliverys_alerts_and_executions():
+    ok, result = run_python_action(
+        "get_request", {"request_id": "req-" + "1" * 32}, datastore=populated()
+    )
+    assert ok
+    assert sorted(a["alertname"] for a in result["alerts"]) == ["DiskSpaceLow", "ServiceDown"]
+    assert sorted(e["id"] for e in result["executions"]) == ["exec-0", "exec-2"]
+
+
+# ---------------------------------------------------------------- metrics
+def test_sensor_metrics_follow_the_records():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from poundcake.state_metrics import RemediationMetrics
+
+    datastore = populated()
+    store = StateStore(datastore)
+    registry = CollectorRegistry()
+    metrics = RemediationMetrics(registry)
+    metrics.refresh(store)  # first poll: what finished before the sensor started is not counted
+    rec = json.loads(
+        datastore.get_value(INCIDENT + "00000000000000bb-20261123T083000Z", local=False)
+    )
+    finish(rec, "failed", "poundcake.remediate_disk_space", 1100, None)
+    store.put(INCIDENT + rec["tracking_id"], rec)
+    breaker.record_failure(store, "DiskSpaceLow", rec["tracking_id"], threshold=1, window=3600)
+    metrics.refresh(store)
+    metrics.refresh(store)  # a second look counts nothing twice
+    text = generate_latest(registry).decode()
+    assert (
+        'poundcake_remediations_executed_total{status="failed",'
+        'workflow="poundcake.remediate_disk_space"} 1.0'
+    ) in text
+    assert "poundcake_remediation_duration_seconds_count 1.0" in text
+    assert "poundcake_active_remediations 1.0" in text
+    assert "poundcake_breakers_open 1.0" in text
+    assert "poundcake_suppressed_incidents 0.0" in text
+
+
+class SensorStateMetricsTest(BaseSensorTestCase):
+    sensor_cls = AlertmanagerWebhookSensor
+
+    def test_sensor_serves_remediation_metrics_from_the_shared_datastore(self):
+        self.sensor_service._datastore_service = populated()
+        with running_sensor(self, state_poll_seconds=1) as sensor:
+            port = sensor.server.address[1]
+
+            deadline = time.monotonic() + 10
+            text = ""
+            while time.monotonic() < deadline and "poundcake_active_remediations 2.0" not in text:
+                time.sleep(0.1)
+                text = request(port, "GET", "/metrics").body.decode()
+        assert "poundcake_active_remediations 2.0" in text
+        assert "poundcake_state_poll_errors_total 0.0" in text
