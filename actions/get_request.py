@@ -1,10 +1,7 @@
 from poundcake.action import PoundCakeAction
-from poundcake.queries import QueryError, get_request
+from poundcake.queries import get_request
 
 
 class GetRequest(PoundCakeAction):
     def run(self, request_id):
-        try:
-            return True, get_request(self.store(), request_id)
-        except QueryError as exc:
-            return self.fail(str(exc))
+        return self.attempt(get_request, self.store(), request_id)

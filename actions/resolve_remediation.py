@@ -1,10 +1,10 @@
 from poundcake.action import PoundCakeAction
-from poundcake.routing import RoutingError, resolve
+from poundcake.routing import resolve
 
 
 class ResolveRemediation(PoundCakeAction):
     def run(self, workflow=None, runbook=None):
-        try:
-            return True, {"action": resolve(workflow, runbook, self.config_dict())}
-        except RoutingError as exc:
-            return self.fail(f"no remediation run: {exc}")
+        ok, ref = self.attempt(
+            resolve, workflow, runbook, self.config_dict(), prefix="no remediation run: "
+        )
+        return (ok, {"action": ref}) if ok else (ok, ref)

@@ -1,10 +1,10 @@
 from poundcake.action import PoundCakeAction
-from poundcake.targets import TargetRejected, validate
+from poundcake.targets import validate
 
 
 class ValidateTargets(PoundCakeAction):
     def run(self, kind, host, labels):
-        try:
-            return True, validate(kind, host, labels, self.config_dict())
-        except TargetRejected as exc:
-            return self.fail(f"rejected input, nothing was run: {exc}")
+        config = self.config_dict()
+        return self.attempt(
+            validate, kind, host, labels, config, prefix="rejected input, nothing was run: "
+        )

@@ -8,7 +8,7 @@ both show why.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 from st2common.runners.base_action import Action
 
@@ -34,6 +34,17 @@ class PoundCakeAction(Action):
         if not check(value):
             raise ValueError(f"config {key} has an invalid value {value!r}")
         return value
+
+    def attempt(self, func: Callable[..., Any], *args: Any, prefix: str = "") -> Tuple[bool, Any]:
+        """``(True, func(*args))``, or a failure whose message is the ValueError's.
+
+        The library reports bad input as ValueError subclasses (TargetRejected,
+        RoutingError, QueryError, ...), which the user should read, not a traceback.
+        """
+        try:
+            return True, func(*args)
+        except ValueError as exc:
+            return self.fail(f"{prefix}{exc}")
 
     def fail(self, message: str) -> Tuple[bool, Dict[str, Any]]:
         self.logger.warning(message)
