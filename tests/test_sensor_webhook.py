@@ -1,13 +1,19 @@
 """The webhook sensor as st2 runs it: HTTP in, dispatched triggers out."""
 
+import http.client
 import json
+import os
+import ssl
+import subprocess
+import tempfile
 import threading
+import time
 
 import jsonschema
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
 from deliveries import captured, firing_body, make_delivery, resolved_body
 from local_sensor_service import trigger_schemas
-from sensor_harness import TOKEN, running_sensor
+from sensor_harness import TOKEN, base_config, running_sensor
 from st2tests.base import BaseSensorTestCase
 from webhook_client import basic, bearer, request
 
@@ -245,3 +251,66 @@ class WebhookSensorTest(BaseSensorTestCase):
                 sensor, json.dumps(capture["body"]).encode(), headers, capture["path"]
             )
         self.assertEqual(answer.status, 200)
+
+
+class SlowDispatch:
+    """A dispatch that takes ``delay`` seconds (a slow message bus)."""
+
+    def __init__(self, service, delay):
+        self._dispatch = service.dispatch
+        self._delay = delay
+        service.dispatch = self
+
+    def __call__(self, trigger, payload=None, trace_tag=None):
+        time.sleep(self._delay)
+        return self._dispatch(trigger=trigger, payload=payload, trace_tag=trace_tag)
+
+
+class WebhookSensorLifecycleTest(BaseSensorTestCase):
+    sensor_cls = AlertmanagerWebhookSensor
+
+    def test_in_flight_request_finishes_during_cleanup(self):
+        SlowDispatch(self.sensor_service, delay=0.5)
+        sensor = self.get_sensor_instance(config=base_config())
+        sensor.setup()
+        runner = threading.Thread(target=sensor.run, daemon=True)
+        runner.start()
+        port = sensor.server.address[1]
+        answers = []
+        client = threading.Thread(
+            target=lambda: answers.append(
+                request(port, "POST", "/webhook", firing_body(), bearer(TOKEN))
+            )
+        )
+        client.start()
+        time.sleep(0.2)  # the request is now waiting on its dispatches
+        sensor.cleanup()
+        client.join(10)
+        runner.join(10)
+        self.assertEqual([a.status for a in answers], [200])
+        self.assertEqual(len(self.get_dispatched_triggers()), 3)
+        with self.assertRaises(OSError):
+            request(port, "GET", "/health", timeout=2)
+
+    def test_https_with_configured_certificate(self):
+        tmp = tempfile.mkdtemp()
+        cert, key = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        with running_sensor(self, tls_cert_file=cert, tls_key_file=key) as sensor:
+            port = sensor.server.address[1]
+            context = ssl.create_default_context(cafile=cert)
+            context.check_hostname = False
+            answer = request(
+                port, "POST", "/webhook", firing_body(), bearer(TOKEN), tls_context=context
+            )
+            with self.assertRaises((http.client.HTTPException, OSError)):
+                request(port, "GET", "/health", timeout=3)  # plain HTTP is not served
+            still = request(port, "GET", "/health", tls_context=context)
+        self.assertEqual(answer.status, 200)
+        self.assertEqual(answer.json["dispatched"], 3)
+        self.assertEqual(still.status, 200)
