@@ -231,6 +231,18 @@ def test_process_alert_records_the_whole_story():
     assert record(datastore, payload["tracking_id"])["history"][-1]["state"] == "remediated"
 
 
+def test_runbook_routed_remediation_records_the_resolved_workflow():
+    datastore = shared_datastore()
+    payload = alert()
+    handler = ActionHandler({}, Shell(), datastore)
+    inputs = dict(process_inputs(payload), workflow=None, runbook="service_unavailable")
+    run = run_workflow("process_alert.yaml", inputs, handler)
+    assert run.status == statuses.SUCCEEDED
+    assert run.output["remediation"] == "poundcake.remediate_service_down"
+    rec = record(datastore, payload["tracking_id"])
+    assert rec["remediation"]["workflow"] == "poundcake.remediate_service_down"
+
+
 def test_failed_remediation_is_recorded_failed_and_the_workflow_fails():
     datastore = shared_datastore()
     payload = alert()
