@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from poundcake.lifecycle_config import DEFAULTS as LIFECYCLE_DEFAULTS
+
 
 class ConfigError(ValueError):
     """The pack config cannot run the sensor; the message says which key to fix."""
@@ -35,7 +37,7 @@ class WebhookSettings:
     dedup_max_entries: int = 50_000
     dispatch_alert_group: bool = False
     state_poll_seconds: int = 30
-    incident_ttl_seconds: int = 3 * 86400
+    incident_ttl_seconds: int = LIFECYCLE_DEFAULTS["incident_ttl_seconds"][0]
 
     @property
     def has_credentials(self) -> bool:
