@@ -70,6 +70,9 @@ class AlertIngestor:
         self._log = logger
         self._dispatch_groups = dispatch_groups
         self._timeout = timeout
+        # Read at scrape time, not written per request.
+        metrics.dedup_entries.set_function(lambda: len(dedup))
+        metrics.dedup_evictions.set_function(lambda: dedup.evictions)
 
     def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
         """The webhook app: a request body in, an HTTP status and JSON answer out."""
@@ -82,7 +85,7 @@ class AlertIngestor:
         except PayloadError as exc:
             return 422, error_document(request_id, str(exc), path=exc.path)
         for status, count in Counter(a.status for a in delivery.alerts).items():
-            self._metrics.alerts_received.labels(status).inc(count)
+            self._metrics.child(self._metrics.alerts_received, status).inc(count)
         result = self.ingest(delivery, request_id)
         self._log.info(
             "request %s from receiver %r: %d alert(s), %d dispatched, %d duplicate(s), "
@@ -126,8 +129,6 @@ class AlertIngestor:
             g_dispatched, _, g_failed = self._dispatch_all([group], deadline)
             result.group_dispatched = bool(g_dispatched)
             result.failed += g_failed
-        self._metrics.dedup_entries.set(len(self._dedup))
-        self._metrics.dedup_evictions.set(self._dedup.evictions)
         return result
 
     def _dispatch_all(
@@ -190,7 +191,7 @@ class AlertIngestor:
             )
             return
         self._dedup.commit(inst.dedup_key, claim)
-        self._metrics.dispatched_child(inst.trigger).inc()
+        self._metrics.child(self._metrics.dispatched, inst.trigger).inc()
 
 
 def _remaining(deadline: float) -> Optional[float]:

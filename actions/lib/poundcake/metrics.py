@@ -6,6 +6,8 @@ interpreter never collide on the global default registry.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -18,7 +20,7 @@ class SensorMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._dispatched_children: dict = {}
+        self._children: dict = {}
         reg = self.registry
         self.requests = Counter(
             "poundcake_webhook_requests",
@@ -73,12 +75,13 @@ class SensorMetrics:
             registry=reg,
         )
 
-    def dispatched_child(self, trigger: str) -> Counter:
-        """The per-trigger child of ``dispatched``, cached: it is hit once per dispatch."""
-        child = self._dispatched_children.get(trigger)
-        if child is None:
-            child = self._dispatched_children[trigger] = self.dispatched.labels(trigger)
-        return child
+    def child(self, metric: Any, label: str) -> Any:
+        """``metric.labels(label)``, cached: these are hit on every request or dispatch."""
+        key = (id(metric), label)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(label)
+        return found
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

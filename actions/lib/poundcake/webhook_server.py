@@ -272,7 +272,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         """Answer; ``count`` is False for probes and scrapes, which are not webhook traffic."""
         if count:
-            self.owner.metrics.requests.labels(str(status)).inc()
+            metrics = self.owner.metrics
+            metrics.child(metrics.requests, str(status)).inc()
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
