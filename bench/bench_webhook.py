@@ -7,6 +7,8 @@ prints deliveries/s, alerts/s and p50/p99 latency for:
 
 - floor:   the same server stack (WebhookServer: routing, auth, body read,
            JSON answer) with a do-nothing app;
+- parse:   a reference only: the floor plus ``json.loads`` of the body, the
+           least any handler that reads the alerts must do;
 - sensor:  the real app (parse, validate, dedup, build payloads, dispatch)
            with a dispatch that costs 0 ms, and again with 10 ms (a slow
            st2 message bus), dispatching on the sensor's worker pool.
@@ -69,6 +71,12 @@ def serve(mode: str, delay_ms: float, port_file: str) -> None:
     if mode == "floor":
 
         def app(body: bytes, request_id: str):
+            return 200, {"request_id": request_id}
+
+    elif mode == "parse":
+
+        def app(body: bytes, request_id: str):
+            json.loads(body)
             return 200, {"request_id": request_id}
 
     else:
@@ -210,7 +218,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--eventlet", action="store_true", help="server monkey-patched as in st2")
-    parser.add_argument("--serve", choices=("floor", "sensor"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("floor", "parse", "sensor"), help=argparse.SUPPRESS)
     parser.add_argument("--delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--port-file", help=argparse.SUPPRESS)
     parser.add_argument("--rss-only", action="store_true")
@@ -245,7 +253,7 @@ def throughput_tables(seconds: float, eventlet: bool) -> list:
         "2-core machine shared with the client"
     )
     results = {}
-    for mode, delay in (("floor", 0.0), ("sensor", 0.0), ("sensor", 10.0)):
+    for mode, delay in (("floor", 0.0), ("parse", 0.0), ("sensor", 0.0), ("sensor", 10.0)):
         server = Server(mode, delay, eventlet)
         try:
             for size in SIZES:
@@ -260,7 +268,8 @@ def throughput_tables(seconds: float, eventlet: bool) -> list:
     )
     print("\n" + header + "\n" + "-" * len(header))
     for (mode, delay, size, conc), r in results.items():
-        name = "floor (no-op app)" if mode == "floor" else f"sensor, {delay:g} ms/dispatch"
+        names = {"floor": "floor (no-op app)", "parse": "parse (json.loads only)"}
+        name = names.get(mode, f"sensor, {delay:g} ms/dispatch")
         print(
             f"{name:<22}{size:>7}{conc:>6}{r['deliveries_per_s']:>10.1f}{r['alerts_per_s']:>11.0f}"
             f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
@@ -282,6 +291,14 @@ def throughput_tables(seconds: float, eventlet: bool) -> list:
             )
             if overhead >= 0.30:
                 failures.append(f"overhead {overhead:.0%} at {size} alerts conc {conc}")
+    print("\nfor reference, sensor vs the json.loads-only app: floor/sensor - 1")
+    for size in SIZES:
+        cells = []
+        for conc in CONCURRENCY:
+            parse = results[("parse", 0.0, size, conc)]["deliveries_per_s"]
+            ours = results[("sensor", 0.0, size, conc)]["deliveries_per_s"]
+            cells.append(f"conc {conc:>2} {parse / ours - 1:6.1%}")
+        print(f"  {size:>5} alerts: " + "   ".join(cells))
     single = results[("sensor", 10.0, 1000, 1)]
     print(
         f"\n1,000-alert delivery at 10 ms/dispatch, concurrency 1: p50 {single['p50_ms']:.0f} ms, "
