@@ -2,7 +2,7 @@ from poundcake.action import PoundCakeAction
 from poundcake.breaker import is_open
 from poundcake.incidents import apply, decide, observe
 from poundcake.state_store import INCIDENT, RESOLVED, SUPPRESSION
-from poundcake.suppressions import Suppression, first_match
+from poundcake.suppressions import Suppression
 
 
 class RecordAlert(PoundCakeAction):
@@ -29,10 +29,7 @@ class RecordAlert(PoundCakeAction):
             now,
             self.lifecycle("re_remediate_after_seconds"),
         )
-        match = first_match(suppressions, record["labels"], now)
-        apply(
-            record, decision, execution_id, now, match if decision.state == "suppressed" else None
-        )
+        apply(record, decision, execution_id, now)
         store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
         return {

@@ -28,6 +28,7 @@ class Decision:
     remediate: bool
     state: str
     note: str
+    suppressed_by: Optional[Suppression] = None
 
 
 def observe(
@@ -80,9 +81,8 @@ def decide(
             return Decision(False, state, f"duplicate: already {state}")
     match = first_match(suppressions, record["labels"], now)
     if match is not None:
-        return Decision(
-            False, "suppressed", f"suppressed by {match.id} ({match.author}: {match.reason})"
-        )
+        note = f"suppressed by {match.id} ({match.author}: {match.reason})"
+        return Decision(False, "suppressed", note, match)
     if not requested:
         return Decision(False, "recorded", "no remediation rule for this alert (not opted in)")
     if breaker_open:
@@ -97,16 +97,16 @@ def apply(
     decision: Decision,
     execution_id: str,
     now: float,
-    suppression: Optional[Suppression] = None,
 ) -> Dict[str, Any]:
     """Record ``decision`` (duplicates too: the history says why nothing ran)."""
     _log(record, decision.state, now, decision.note)
     record["state"] = decision.state
-    if suppression is not None:
+    window = decision.suppressed_by
+    if window is not None:
         record["suppressed_by"] = {
-            "id": suppression.id,
-            "author": suppression.author,
-            "reason": suppression.reason,
+            "id": window.id,
+            "author": window.author,
+            "reason": window.reason,
         }
     if decision.remediate:
         record["remediation"] = {
@@ -164,9 +164,10 @@ def view(record: Dict[str, Any], resolved: Optional[Mapping[str, Any]]) -> Dict[
                 }
             ]
             shown["state"] = "resolved"
-    for key in ("remediation",):
-        if shown.get(key):
-            shown[key] = {k: v for k, v in shown[key].items() if not k.endswith("_ts")}
+    if shown.get("remediation"):  # the *_ts epoch fields are for computing, not reading
+        shown["remediation"] = {
+            k: v for k, v in shown["remediation"].items() if not k.endswith("_ts")
+        }
     return shown
 
 
