@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from poundcake.alertmanager import Delivery, PayloadError, parse_delivery
 from poundcake.dedup import Batch, Claim, DedupCache
@@ -194,5 +194,5 @@ class AlertIngestor:
         self._metrics.child(self._metrics.dispatched, inst.trigger).inc()
 
 
-def _remaining(deadline: float) -> Optional[float]:
+def _remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
