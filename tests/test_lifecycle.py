@@ -22,7 +22,7 @@ from webhook_client import bearer, request
 from poundcake import breaker
 from poundcake.incidents import apply, decide, finish, observe, view
 from poundcake.queries import purge_resolved
-from poundcake.state_store import INCIDENT, RESOLVED, StateStore, iso
+from poundcake.state_store import BREAKER_OPEN, INCIDENT, RESOLVED, StateStore, iso
 from poundcake.suppressions import SuppressionError, new_suppression, parse_matchers
 
 
@@ -575,6 +575,28 @@ def test_sensor_metrics_follow_the_records():
     assert "poundcake_active_remediations 1.0" in text
     assert "poundcake_breakers_open 1.0" in text
     assert "poundcake_suppressed_incidents 0.0" in text
+
+
+def test_one_state_poll_purges_and_counts_with_one_read_per_prefix():
+    from prometheus_client import CollectorRegistry
+
+    from poundcake.state_metrics import RemediationMetrics
+
+    datastore = populated()  # one incident resolved at t=1020
+    store = StateStore(datastore, clock=lambda: 1020 + 3600)
+    prefixes = []
+    list_values = datastore.list_values
+
+    def counting_list_values(local=True, limit=None, prefix=None, offset=0):
+        prefixes.append(prefix)
+        return list_values(local=local, limit=limit, prefix=prefix, offset=offset)
+
+    datastore.list_values = counting_list_values
+    registry = CollectorRegistry()
+    RemediationMetrics(registry).refresh(store, ttl=3600)
+    assert sorted(prefixes) == sorted([RESOLVED, INCIDENT, BREAKER_OPEN])
+    assert registry.get_sample_value("poundcake_incidents_purged_total") == 1
+    assert len(store.records(INCIDENT)) == 2 and not store.records(RESOLVED)
 
 
 class SensorStateMetricsTest(BaseSensorTestCase):

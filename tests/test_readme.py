@@ -36,3 +36,19 @@ def test_quick_start_commands_exist():
     for command in ("bash scripts/demo", "bash scripts/test"):
         assert command in text
         assert os.path.isfile(os.path.join(PACK_DIR, command.split()[1]))
+
+
+def test_every_metric_on_the_sensors_metrics_page_is_documented():
+    from poundcake.dedup import DedupCache
+    from poundcake.metrics import SensorMetrics
+    from poundcake.state_metrics import RemediationMetrics
+
+    metrics = SensorMetrics()
+    metrics.watch_dedup(DedupCache(60, 10))
+    RemediationMetrics(metrics.registry)
+    text = readme()
+    families = list(metrics.registry.collect())
+    assert len(families) >= 15
+    for family in families:
+        shown = family.name + ("_total" if family.type == "counter" else "")
+        assert f"`{shown}" in text, f"metric {shown} is not in the README"

@@ -37,6 +37,23 @@ class FlakyDispatch:
         return self._dispatch(trigger=trigger, payload=payload, trace_tag=trace_tag)
 
 
+class HangingDispatch:
+    """Wraps the mock service's dispatch so that the first call blocks until released."""
+
+    def __init__(self, service):
+        self._dispatch = service.dispatch
+        self.release = threading.Event()
+        self._first = threading.Lock()
+        self.calls = 0
+        service.dispatch = self
+
+    def __call__(self, trigger, payload=None, trace_tag=None):
+        self.calls += 1
+        if self._first.acquire(blocking=False):
+            self.release.wait(30)
+        return self._dispatch(trigger=trigger, payload=payload, trace_tag=trace_tag)
+
+
 class WebhookSensorTest(BaseSensorTestCase):
     sensor_cls = AlertmanagerWebhookSensor
 
@@ -212,6 +229,7 @@ class WebhookSensorTest(BaseSensorTestCase):
             "poundcake_webhook_request_duration_seconds_count 3.0",
             "poundcake_webhook_payload_bytes_count 3.0",
             "poundcake_dedup_entries 3.0",
+            "poundcake_dedup_evictions_total 0.0",
         ):
             self.assertIn(line, metrics)
 
@@ -221,6 +239,29 @@ class WebhookSensorTest(BaseSensorTestCase):
             self.assertEqual(self.post(sensor, firing_body()).status, 503)
             metrics = request(sensor.server.address[1], "GET", "/metrics").body.decode()
         self.assertIn('poundcake_dispatch_failures_total{trigger="poundcake.alert"} 3.0', metrics)
+
+    def test_dispatch_past_the_deadline_answers_503_and_is_never_repeated(self):
+        hung = HangingDispatch(self.sensor_service)
+        with running_sensor(self, dispatch_timeout_seconds=0.5) as sensor:
+            first = self.post(sensor, firing_body())
+            while_hung = self.post(sensor, firing_body())
+            hung.release.set()
+            deadline = time.monotonic() + 5
+            while len(self.alert_payloads()) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            after = self.post(sensor, firing_body())
+            metrics = request(sensor.server.address[1], "GET", "/metrics").body.decode()
+        self.assertEqual(first.status, 503)
+        self.assertEqual((first.json["dispatched"], first.json["failed"]), (2, 1))
+        # The re-send waits for the running dispatch instead of starting another.
+        self.assertEqual(while_hung.status, 503)
+        self.assertEqual((while_hung.json["dispatched"], while_hung.json["failed"]), (0, 1))
+        self.assertEqual(after.status, 200)
+        self.assertEqual((after.json["dispatched"], after.json["duplicates"]), (0, 3))
+        self.assertEqual((hung.calls, len(self.alert_payloads())), (3, 3))
+        missed = 'poundcake_dispatch_deadline_misses_total{trigger="poundcake.alert"} 1.0'
+        self.assertIn(missed, metrics)
+        self.assertNotIn("poundcake_dispatch_failures_total{", metrics)
 
     def test_cleanup_frees_the_port(self):
         import socket

@@ -70,9 +70,7 @@ class AlertIngestor:
         self._log = logger
         self._dispatch_groups = dispatch_groups
         self._timeout = timeout
-        # Read at scrape time, not written per request.
-        metrics.dedup_entries.set_function(lambda: len(dedup))
-        metrics.dedup_evictions.set_function(lambda: dedup.evictions)
+        metrics.watch_dedup(dedup)
 
     def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
         """The webhook app: a request body in, an HTTP status and JSON answer out."""
@@ -166,7 +164,9 @@ class AlertIngestor:
             self._metrics.duplicates.labels(trigger).inc(duplicates)
         timed_out = sum(1 for _, claim in mine if not claim.done)
         if timed_out:
-            self._metrics.dispatch_failures.labels(trigger).inc(timed_out)
+            # Not a failure yet: the dispatch may still succeed (then the
+            # re-send is a duplicate) or raise (then it counts as a failure).
+            self._metrics.deadline_misses.labels(trigger).inc(timed_out)
             self._log.warning(
                 "%d dispatch(es) still running at the %.1fs deadline; answering 503 "
                 "so Alertmanager re-sends (the re-send waits for them)",

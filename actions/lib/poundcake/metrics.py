@@ -6,9 +6,10 @@ interpreter never collide on the global default registry.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator, List, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _SIZE_BUCKETS = (1e3, 4e3, 16e3, 64e3, 256e3, 1e6, 4e6, 16e6)
@@ -42,7 +43,13 @@ class SensorMetrics:
         )
         self.dispatch_failures = Counter(
             "poundcake_dispatch_failures",
-            "Dispatches that raised or did not finish in time, by trigger.",
+            "Dispatches that raised (each counted once, however late), by trigger.",
+            ["trigger"],
+            registry=reg,
+        )
+        self.deadline_misses = Counter(
+            "poundcake_dispatch_deadline_misses",
+            "Dispatches still running when their request answered 503 at the deadline.",
             ["trigger"],
             registry=reg,
         )
@@ -64,16 +71,6 @@ class SensorMetrics:
             buckets=_SIZE_BUCKETS,
             registry=reg,
         )
-        self.dedup_entries = Gauge(
-            "poundcake_dedup_entries",
-            "Keys held in the duplicate-suppression memory.",
-            registry=reg,
-        )
-        self.dedup_evictions = Gauge(
-            "poundcake_dedup_evictions",
-            "Keys dropped from the duplicate-suppression memory because it was full.",
-            registry=reg,
-        )
 
     def child(self, metric: Any, label: str) -> Any:
         """``metric.labels(label)``, cached: these are hit on every request or dispatch."""
@@ -83,5 +80,45 @@ class SensorMetrics:
             found = self._children[key] = metric.labels(label)
         return found
 
+    def watch_dedup(self, memory: DedupMemory) -> None:
+        """Serve the duplicate memory's size and evictions, read at scrape time."""
+        self.registry.register(_DedupCollector(memory))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class DedupMemory(Protocol):
+    """What :meth:`SensorMetrics.watch_dedup` reads (a ``DedupCache``)."""
+
+    evictions: int
+
+    def __len__(self) -> int: ...
+
+
+class _DedupCollector:
+    """Reads the memory when Prometheus scrapes, so requests never write these."""
+
+    def __init__(self, memory: DedupMemory) -> None:
+        self._memory = memory
+
+    def describe(self) -> List[Metric]:
+        return self._families(None, None)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families(len(self._memory), self._memory.evictions))
+
+    @staticmethod
+    def _families(entries: Any, evictions: Any) -> List[Metric]:
+        return [
+            GaugeMetricFamily(
+                "poundcake_dedup_entries",
+                "Keys held in the duplicate-suppression memory.",
+                value=entries,
+            ),
+            CounterMetricFamily(
+                "poundcake_dedup_evictions",
+                "Keys dropped from the duplicate-suppression memory because it was full.",
+                value=evictions,
+            ),
+        ]

@@ -16,9 +16,21 @@ class QueryError(ValueError):
     """A query argument is invalid."""
 
 
-def incidents(store: StateStore) -> List[Dict[str, Any]]:
-    """Every retained incident, resolve merged in, newest first."""
-    resolved = {key[len(RESOLVED) :]: doc for key, doc in store.scan(RESOLVED)}
+Resolves = Dict[str, Dict[str, Any]]
+
+
+def resolves(store: StateStore) -> Resolves:
+    """Every ``resolve_incident`` record, by tracking id (one paged read)."""
+    return {key[len(RESOLVED) :]: doc for key, doc in store.scan(RESOLVED)}
+
+
+def incidents(store: StateStore, resolved: Optional[Resolves] = None) -> List[Dict[str, Any]]:
+    """Every retained incident, resolve merged in, newest first.
+
+    ``resolved`` is :func:`resolves` when the caller has already read it.
+    """
+    if resolved is None:
+        resolved = resolves(store)
     shown = [view(doc, resolved.get(doc["tracking_id"])) for doc in store.records(INCIDENT)]
     return sorted(shown, key=lambda d: (d.get("starts_at", ""), d["created_at"]), reverse=True)
 
@@ -84,19 +96,21 @@ def get_request(store: StateStore, request_id: str) -> Dict[str, Any]:
     }
 
 
-def purge_resolved(store: StateStore, ttl: float) -> int:
+def purge_resolved(store: StateStore, ttl: float, resolved: Optional[Resolves] = None) -> int:
     """Delete incidents resolved more than ``ttl`` seconds ago; return how many.
 
     st2's own key TTL cannot express "``ttl`` after the resolve" for a record
     written before the resolve, so the sensor runs this off the request path.
+    ``resolved`` is :func:`resolves` when the caller has already read it.
     """
+    if resolved is None:
+        resolved = resolves(store)
     now = store.clock()
     purged = 0
-    for key, resolved in list(store.scan(RESOLVED)):
-        if now - epoch(resolved["resolved_at"]) >= ttl:
-            tracking_id = key[len(RESOLVED) :]
+    for tracking_id, doc in resolved.items():
+        if now - epoch(doc["resolved_at"]) >= ttl:
             store.delete(INCIDENT + tracking_id)
-            store.delete(key)
+            store.delete(RESOLVED + tracking_id)
             purged += 1
     return purged
 

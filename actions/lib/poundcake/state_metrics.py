@@ -1,8 +1,8 @@
 """Remediation metrics on the sensor's /metrics, from the datastore records.
 
 Remediations run in st2's action runners, not in the sensor, so the sensor
-reads the incident records every ``state_poll_seconds`` (one paged list call,
-never on the request path) and turns them into metrics:
+reads the incident records every ``state_poll_seconds`` (one paged read of
+each record prefix, never on the request path) and turns them into metrics:
 
 - ``poundcake_remediations_executed_total{workflow,status}`` and
   ``poundcake_remediation_duration_seconds`` count each finished remediation
@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from poundcake.queries import incidents, purge_resolved
+from poundcake.queries import incidents, purge_resolved, resolves
 from poundcake.state_store import BREAKER_OPEN, StateStore
 
 _DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -69,9 +69,12 @@ class RemediationMetrics:
 
     def refresh(self, store: StateStore, ttl: Optional[float] = None) -> None:
         """Read the records once and update every metric."""
+        resolved = resolves(store)
         if ttl is not None:
-            self.purged.inc(purge_resolved(store, ttl))
-        shown = incidents(store)
+            # Purged incidents drop out of the incident read below, so the
+            # resolves read once serve both.
+            self.purged.inc(purge_resolved(store, ttl, resolved))
+        shown = incidents(store, resolved)
         first_poll = self._seen is None
         seen = {} if first_poll else self._seen
         current = {}
