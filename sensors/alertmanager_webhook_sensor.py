@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import sys
 import threading
 
@@ -66,7 +67,19 @@ class AlertmanagerWebhookSensor(Sensor):
             dispatch_groups=settings.dispatch_alert_group,
             timeout=settings.dispatch_timeout_seconds,
         )
-        self._server = WebhookServer(settings, ingestor.respond, metrics, self._log)
+        try:
+            self._server = WebhookServer(settings, ingestor.respond, metrics, self._log)
+        except (OSError, ssl.SSLError) as exc:
+            # st2 respawns a crashed sensor only twice: say plainly why it died.
+            self._log.error(
+                "poundcake webhook sensor not started: cannot serve on %s:%d: %s "
+                "(another process on the port? unreadable TLS certificate or key?)",
+                settings.listen_host,
+                settings.listen_port,
+                exc,
+            )
+            self._pool.close()
+            raise
         self._poller = StatePoller(
             RemediationMetrics(metrics.registry),
             StateStore(self.sensor_service),

@@ -61,6 +61,11 @@ class WebhookSensorTest(BaseSensorTestCase):
         port = sensor.server.address[1]
         return request(port, "POST", path, body, bearer(TOKEN) if headers is None else headers)
 
+    def logged_errors(self):
+        """The sensor's ERROR log lines, formatted as st2's logger would."""
+        calls = self.sensor_service._logger.error.call_args_list
+        return "\n".join(c.args[0] % c.args[1:] for c in calls)
+
     def alert_payloads(self):
         return [
             t["payload"]
@@ -276,8 +281,21 @@ class WebhookSensorTest(BaseSensorTestCase):
         sensor = self.get_sensor_instance(config={"listen_host": "127.0.0.1", "listen_port": 0})
         with self.assertRaises(ValueError):
             sensor.setup()
-        logged = " ".join(str(c) for c in self.sensor_service._logger.error.call_args_list)
+        logged = self.logged_errors()
         self.assertIn("no webhook credentials configured", logged)
+
+    def test_port_in_use_fails_setup_and_logs_why(self):
+        import socket
+
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            sensor = self.get_sensor_instance(config=base_config(listen_port=port))
+            with self.assertRaises(OSError):
+                sensor.setup()
+        logged = self.logged_errors()
+        self.assertIn(f"cannot serve on 127.0.0.1:{port}", logged)
 
     def test_captured_request_headers_are_accepted_as_sent(self):
         capture = captured("am-0.25-firing-truncated.json")
