@@ -52,3 +52,19 @@ def test_every_metric_on_the_sensors_metrics_page_is_documented():
     for family in families:
         shown = family.name + ("_total" if family.type == "counter" else "")
         assert f"`{shown}" in text, f"metric {shown} is not in the README"
+
+
+def test_every_file_developers_md_names_exists():
+    import re
+
+    with open(os.path.join(PACK_DIR, "DEVELOPERS.md")) as fp:
+        text = fp.read()
+    named = set(re.findall(r"`([\w./-]+\.(?:py|yaml|txt|md))`", text))
+    assert len(named) > 20
+    candidates = ("", "tests", "tests/lib", "tests/st2_standin", "scripts")
+    candidates += ("actions/lib", "actions/lib/poundcake")
+    for name in named:
+        if "<" in name or name.startswith("remediate_"):
+            continue
+        paths = [os.path.join(PACK_DIR, base, name) for base in candidates]
+        assert any(os.path.exists(p) for p in paths), f"DEVELOPERS.md names {name}, not in the pack"

@@ -1,8 +1,20 @@
 """Which action may remediate an alert."""
 
-import pytest
+import glob
+import os
 
-from poundcake.routing import SHIPPED_WORKFLOWS, RoutingError, resolve
+import pytest
+from pack_paths import PACK_DIR
+
+from poundcake.routing import DEFAULT_RUNBOOKS, SHIPPED_WORKFLOWS, RoutingError, resolve
+
+
+def test_shipped_workflows_are_exactly_the_remediation_workflows_in_the_pack():
+    files = glob.glob(os.path.join(PACK_DIR, "actions", "workflows", "remediate_*.yaml"))
+    in_pack = {"poundcake." + os.path.basename(f)[: -len(".yaml")] for f in files}
+    assert len(in_pack) == 5
+    assert set(SHIPPED_WORKFLOWS) == in_pack
+    assert set(DEFAULT_RUNBOOKS.values()) <= in_pack
 
 
 def test_shipped_workflows_are_allowed():

@@ -7,7 +7,6 @@ PACK_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 SENSOR_FILE = os.path.join(PACK_DIR, "sensors", "alertmanager_webhook_sensor.py")
 SENSOR_META = os.path.join(PACK_DIR, "sensors", "alertmanager_webhook_sensor.yaml")
 FIXTURES_DIR = os.path.join(PACK_DIR, "tests", "fixtures")
-SHARED_AM_DIR = os.path.join(os.path.dirname(PACK_DIR), "shared", "alertmanager")
 STANDIN_DIR = os.path.join(PACK_DIR, "tests", "st2_standin")
 
 
