@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 import yaml
 from deliveries import firing_body
-from local_sensor_service import trigger_schemas
 from pack_actions import action_metadata, load_action_class
 from pack_paths import PACK_DIR
 from rules_engine import criteria_match, render_rule_parameters
+from st2_schemas import trigger_schemas, validate_action_parameters
 
 from poundcake.alertmanager import parse_delivery
 from poundcake.triggers import alert_fields, alert_instance
@@ -68,18 +68,6 @@ def schema_has_path(schema, parts):
     return True
 
 
-def params_schema(meta):
-    return {
-        "type": "object",
-        "properties": {
-            k: {x: v for x, v in spec.items() if x not in ("required", "default")}
-            for k, spec in meta["parameters"].items()
-        },
-        "required": [k for k, spec in meta["parameters"].items() if spec.get("required")],
-        "additionalProperties": False,
-    }
-
-
 @pytest.mark.parametrize("path", RULES, ids=os.path.basename)
 def test_rule_is_consistent_with_the_sensor_and_actions(path):
     rule = load(path)
@@ -104,7 +92,7 @@ def test_rule_parameters_render_to_valid_action_parameters(path):
     payload = sample_payload(auto_remediate="true", service="nginx")
     params = render_rule_parameters(rule, payload)
     meta = action_metadata(rule["action"]["ref"].split(".", 1)[1])
-    jsonschema.validate(params, params_schema(meta))
+    validate_action_parameters(meta["parameters"], params)
     assert params["alert"] == payload
 
 
@@ -182,7 +170,7 @@ def test_st2_parameter_validation_rejects_hostile_hosts(value):
         "alert": {},
     }
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(params, params_schema(meta))
+        validate_action_parameters(meta["parameters"], params)
 
 
 def test_pack_metadata():

@@ -9,11 +9,10 @@ import tempfile
 import threading
 import time
 
-import jsonschema
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
 from deliveries import captured, firing_body, make_delivery, resolved_body
-from local_sensor_service import trigger_schemas
 from sensor_harness import TOKEN, base_config, running_sensor
+from st2_schemas import trigger_schemas, validate_trigger_payload
 from st2tests.base import BaseSensorTestCase
 from webhook_client import basic, bearer, request
 
@@ -109,7 +108,7 @@ class WebhookSensorTest(BaseSensorTestCase):
         triggers = self.get_dispatched_triggers()
         self.assertEqual(len(triggers), 3 + 3 + 5 + 50 + 4)
         for item in triggers:
-            jsonschema.validate(item["payload"], schemas[item["trigger"]])
+            validate_trigger_payload(schemas[item["trigger"]], item["payload"])
 
     def test_resend_of_same_incident_dispatches_nothing(self):
         with running_sensor(self) as sensor:

@@ -1,8 +1,9 @@
 """A sensor service for running the sensor outside st2 (demo, e2e, bench).
 
 It behaves like st2's on the points the pack depends on: ``dispatch`` checks
-the payload against the trigger's declared ``payload_schema`` and, like st2,
-logs and drops an invalid one (returns None) instead of raising. Each
+the payload against the trigger's declared ``payload_schema`` with st2's own
+validator (:mod:`st2_schemas`) and, like st2, logs and drops an invalid one
+(returns None) instead of raising. Each
 accepted trigger is written as one JSON line to the sink. Knobs simulate a
 slow or failing message bus.
 """
@@ -12,16 +13,7 @@ import logging
 import threading
 import time
 
-import jsonschema
-import yaml
-from pack_paths import SENSOR_META
-
-
-def trigger_schemas():
-    """Declared payload schemas by trigger ref (``poundcake.<name>``)."""
-    with open(SENSOR_META) as fp:
-        meta = yaml.safe_load(fp)
-    return {f"poundcake.{t['name']}": t["payload_schema"] for t in meta["trigger_types"]}
+from st2_schemas import trigger_schemas, validate_trigger_payload
 
 
 class DispatchFailure(RuntimeError):
@@ -50,8 +42,8 @@ class LocalSensorService:
                 raise DispatchFailure("simulated message bus failure")
         if self._schemas is not None:
             try:
-                jsonschema.validate(payload, self._schemas[trigger])
-            except (KeyError, jsonschema.ValidationError) as exc:
+                validate_trigger_payload(self._schemas[trigger], payload)
+            except Exception as exc:  # st2 drops on any error, a bad schema included
                 logging.getLogger("poundcake.local").warning(
                     "dropping %s: payload fails its schema: %s", trigger, exc
                 )
