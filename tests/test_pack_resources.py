@@ -16,7 +16,7 @@ from deliveries import firing_body
 from pack_actions import action_metadata, load_action_class
 from pack_paths import PACK_DIR
 from rules_engine import criteria_match, render_rule_parameters
-from st2_schemas import trigger_schemas, validate_action_parameters
+from st2_schemas import trigger_schemas, validate_resource_parameters
 
 from poundcake.alertmanager import parse_delivery
 from poundcake.triggers import alert_fields, alert_instance
@@ -92,7 +92,7 @@ def test_rule_parameters_render_to_valid_action_parameters(path):
     payload = sample_payload(auto_remediate="true", service="nginx")
     params = render_rule_parameters(rule, payload)
     meta = action_metadata(rule["action"]["ref"].split(".", 1)[1])
-    validate_action_parameters(meta["parameters"], params)
+    validate_resource_parameters(meta["parameters"], params)
     assert params["alert"] == payload
 
 
@@ -170,7 +170,7 @@ def test_st2_parameter_validation_rejects_hostile_hosts(value):
         "alert": {},
     }
     with pytest.raises(jsonschema.ValidationError):
-        validate_action_parameters(meta["parameters"], params)
+        validate_resource_parameters(meta["parameters"], params)
 
 
 def test_pack_metadata():

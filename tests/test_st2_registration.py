@@ -17,6 +17,7 @@ from pack_paths import PACK_DIR, SENSOR_META
 from st2_schemas import (
     check_payload_schema,
     validate_parameter_definitions,
+    validate_resource_parameters,
     validate_trigger_payload,
 )
 from test_pack_resources import POLICIES, RULES, action_names, load
@@ -54,6 +55,22 @@ RUNNER_PARAMETERS = {
     "python-script": {"debug", "content_version", "env", "timeout", "log_level"},
     "orquesta": {"notify"},
 }
+# st2common/policies/meta/{concurrency,concurrency_by_attr,retry}.yaml: the parameters
+# of each policy type the pack uses, as st2 registers them.
+_THRESHOLD = {"type": "integer", "required": True}
+_ON_LIMIT = {"type": "string", "default": "delay", "enum": ["delay", "cancel"]}
+POLICY_TYPE_PARAMETERS = {
+    "action.concurrency": {"threshold": _THRESHOLD, "action": _ON_LIMIT},
+    "action.concurrency.attr": {
+        "threshold": _THRESHOLD,
+        "action": _ON_LIMIT,
+        "attributes": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1},
+        },
+    },
+}
 # st2common/constants/pack.py
 PACK_REF = r"^[a-z0-9_]+$"
 PACK_VERSION = (
@@ -90,9 +107,16 @@ def test_rule_registers_enabled(path):
 def test_policy_registers(path):
     policy = load(path)
     assert_model("policy", policy, path)
-    for name, value in policy["parameters"].items():
-        assert re.match(r"^\w+$", name)
-        assert isinstance(value, (list, bool, int, float, dict, str))
+    # PolicyAPI.validate: the parameters against the policy type's
+    policy_type = POLICY_TYPE_PARAMETERS[policy["policy_type"]]
+    validate_resource_parameters(policy_type, policy["parameters"])
+
+
+def test_policy_parameter_check_can_fail():
+    with pytest.raises(jsonschema.ValidationError):
+        validate_resource_parameters(
+            POLICY_TYPE_PARAMETERS["action.concurrency"], {"threshold": 1, "action": "queue"}
+        )
 
 
 def test_sensor_and_its_trigger_types_register():

@@ -37,8 +37,9 @@ def validate_trigger_payload(schema, payload):
     return _validate(payload, schema)
 
 
-def validate_action_parameters(parameters, values):
-    """As st2 validates an execution's parameters against the action's metadata."""
+def validate_resource_parameters(parameters, values):
+    """As st2 validates an execution's parameters against its action's, or a
+    policy's parameters against its policy type's (``PolicyAPI.validate``)."""
     return _validate(values, util_schema.get_schema_for_resource_parameters(parameters))
 
 
