@@ -108,6 +108,7 @@ def test_policy_registers(path):
     policy = load(path)
     assert_model("policy", policy, path)
     # PolicyAPI.validate: the parameters against the policy type's
+    assert policy["policy_type"] in POLICY_TYPE_PARAMETERS, "not a policy type modelled here"
     policy_type = POLICY_TYPE_PARAMETERS[policy["policy_type"]]
     validate_resource_parameters(policy_type, policy["parameters"])
 
