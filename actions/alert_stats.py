@@ -1,7 +1,7 @@
-from poundcake.action import PoundCakeAction
+from poundcake.action import PoundCakeAction, Result
 from poundcake.queries import alert_stats
 
 
 class AlertStats(PoundCakeAction):
-    def run(self):
+    def run(self) -> Result:
         return True, alert_stats(self.store())

@@ -1,4 +1,6 @@
-from poundcake.action import PoundCakeAction
+from typing import List, Optional
+
+from poundcake.action import PoundCakeAction, Result
 from poundcake.alertmanager import PayloadError, parse_timestamp
 from poundcake.state_store import SUPPRESSION, epoch
 from poundcake.suppressions import SuppressionError, new_suppression
@@ -7,7 +9,15 @@ from poundcake.suppressions import SuppressionError, new_suppression
 class CreateSuppression(PoundCakeAction):
     """Open a maintenance window: matching alerts are recorded, not remediated."""
 
-    def run(self, matchers, reason, author, ends_at=None, duration_minutes=None, starts_at=None):
+    def run(
+        self,
+        matchers: List[str],
+        reason: str,
+        author: str,
+        ends_at: Optional[str] = None,
+        duration_minutes: Optional[int] = None,
+        starts_at: Optional[str] = None,
+    ) -> Result:
         store = self.store()
         now = store.clock()
         try:

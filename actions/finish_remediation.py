@@ -1,5 +1,7 @@
+from typing import Any, Dict
+
 from poundcake import breaker
-from poundcake.action import PoundCakeAction
+from poundcake.action import PoundCakeAction, Result
 from poundcake.incidents import finish
 from poundcake.state_store import INCIDENT, RESOLVED
 
@@ -7,7 +9,7 @@ from poundcake.state_store import INCIDENT, RESOLVED
 class FinishRemediation(PoundCakeAction):
     """Record how a remediation ended and count failures for the circuit breaker."""
 
-    def run(self, alert, outcome, workflow):
+    def run(self, alert: Dict[str, Any], outcome: str, workflow: str = "") -> Result:
         store = self.store()
         tracking_id = alert["tracking_id"]
         record = store.get(INCIDENT + tracking_id)
@@ -25,7 +27,7 @@ class FinishRemediation(PoundCakeAction):
                 self.lifecycle("breaker_failures"),
                 self.lifecycle("breaker_window_seconds"),
             )
-        return {
+        return True, {
             "tracking_id": tracking_id,
             "state": record["state"],
             "breaker_opened": opened is not None,

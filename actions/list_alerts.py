@@ -1,7 +1,15 @@
-from poundcake.action import PoundCakeAction
+from typing import Optional
+
+from poundcake.action import PoundCakeAction, Result
 from poundcake.queries import list_alerts
 
 
 class ListAlerts(PoundCakeAction):
-    def run(self, status=None, severity=None, alertname=None, limit=50):
+    def run(
+        self,
+        status: Optional[str] = None,
+        severity: Optional[str] = None,
+        alertname: Optional[str] = None,
+        limit: int = 50,
+    ) -> Result:
         return self.attempt(list_alerts, self.store(), status, severity, alertname, limit)

@@ -1,10 +1,10 @@
-from poundcake.action import PoundCakeAction
+from poundcake.action import PoundCakeAction, Result
 from poundcake.state_store import SUPPRESSION, iso
 from poundcake.suppressions import Suppression
 
 
 class ListSuppressions(PoundCakeAction):
-    def run(self, include_expired=False):
+    def run(self, include_expired: bool = False) -> Result:
         store = self.store()
         now = store.clock()
         out = []

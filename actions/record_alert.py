@@ -1,4 +1,6 @@
-from poundcake.action import PoundCakeAction
+from typing import Any, Dict
+
+from poundcake.action import PoundCakeAction, Result
 from poundcake.breaker import is_open
 from poundcake.incidents import apply, decide, observe
 from poundcake.state_store import INCIDENT, RESOLVED, SUPPRESSION
@@ -13,7 +15,7 @@ class RecordAlert(PoundCakeAction):
     remediation exactly-once.
     """
 
-    def run(self, alert, execution_id, requested):
+    def run(self, alert: Dict[str, Any], execution_id: str, requested: bool) -> Result:
         store = self.store()
         now = store.clock()
         key = INCIDENT + alert["tracking_id"]
@@ -32,7 +34,7 @@ class RecordAlert(PoundCakeAction):
         apply(record, decision, execution_id, now)
         store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
-        return {
+        return True, {
             "tracking_id": alert["tracking_id"],
             "remediate": decision.remediate,
             "state": decision.state,

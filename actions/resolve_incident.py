@@ -1,8 +1,9 @@
 import os
+from typing import Any, Dict, Optional
 
 import requests
 
-from poundcake.action import PoundCakeAction
+from poundcake.action import PoundCakeAction, Result
 from poundcake.state_store import INCIDENT, RESOLVED, iso
 
 
@@ -12,7 +13,7 @@ class ResolveIncident(PoundCakeAction):
     The resolve is recorded first, so a failing cancel never loses it.
     """
 
-    def run(self, alert):
+    def run(self, alert: Dict[str, Any]) -> Result:
         store = self.store()
         tracking_id = alert["tracking_id"]
         mode = self.lifecycle("on_resolve")
@@ -43,7 +44,7 @@ class ResolveIncident(PoundCakeAction):
                 return self.fail(f"{tracking_id} recorded resolved, but {error}")
         return True, {"tracking_id": tracking_id, "on_resolve": mode, **doc}
 
-    def _cancel(self, execution_id):
+    def _cancel(self, execution_id: str) -> Optional[str]:
         """Cancel through st2's API with the token st2 gives every action; None or an error."""
         api = os.environ.get("ST2_ACTION_API_URL")
         token = os.environ.get("ST2_ACTION_AUTH_TOKEN")

@@ -1,9 +1,11 @@
-from poundcake.action import PoundCakeAction
+from typing import Optional
+
+from poundcake.action import PoundCakeAction, Result
 from poundcake.routing import resolve
 
 
 class ResolveRemediation(PoundCakeAction):
-    def run(self, workflow=None, runbook=None):
+    def run(self, workflow: Optional[str] = None, runbook: Optional[str] = None) -> Result:
         ok, ref = self.attempt(
             resolve, workflow, runbook, self.config_dict(), prefix="no remediation run: "
         )

@@ -147,6 +147,14 @@ def test_action_metadata_matches_its_code(name):
         assert meta["runner_type"] == "python-script"
         signature = inspect.signature(load_action_class(name).run)
         assert sorted(set(signature.parameters) - {"self"}) == sorted(meta["parameters"])
+        # st2 calls run(**parameters) with only the given ones and the defaults
+        for param, spec in meta["parameters"].items():
+            py_default = signature.parameters[param].default
+            if "default" in spec and py_default is not inspect.Parameter.empty:
+                assert py_default == spec["default"], f"{name}.{param} defaults disagree"
+            if not spec.get("required"):
+                has_default = "default" in spec or py_default is not inspect.Parameter.empty
+                assert has_default, f"{name}.{param} is optional without a default"
 
 
 def test_workflows_call_only_existing_actions():

@@ -15,6 +15,9 @@ from st2common.runners.base_action import Action
 from poundcake.lifecycle_config import DEFAULTS
 from poundcake.state_store import StateStore
 
+# What run() returns: st2 marks the execution failed when the flag is False.
+Result = Tuple[bool, Any]
+
 
 class PoundCakeAction(Action):
     def config_dict(self) -> Dict[str, Any]:
@@ -35,7 +38,7 @@ class PoundCakeAction(Action):
             raise ValueError(f"config {key} has an invalid value {value!r}")
         return value
 
-    def attempt(self, func: Callable[..., Any], *args: Any, prefix: str = "") -> Tuple[bool, Any]:
+    def attempt(self, func: Callable[..., Any], *args: Any, prefix: str = "") -> Result:
         """``(True, func(*args))``, or a failure whose message is the ValueError's.
 
         The library reports bad input as ValueError subclasses (TargetRejected,
@@ -46,6 +49,6 @@ class PoundCakeAction(Action):
         except ValueError as exc:
             return self.fail(f"{prefix}{exc}")
 
-    def fail(self, message: str) -> Tuple[bool, Dict[str, Any]]:
+    def fail(self, message: str) -> Result:
         self.logger.warning(message)
         return False, {"error": message}
