@@ -296,6 +296,18 @@ class WebhookSensorTest(BaseSensorTestCase):
         logged = self.logged_errors()
         self.assertIn(f"cannot serve on 127.0.0.1:{port}", logged)
 
+    def test_unreadable_certificate_fails_setup_and_logs_why(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cert = os.path.join(tmp, "cert.pem")
+            with open(cert, "w") as fp:
+                fp.write("not a certificate\n")
+            config = base_config(tls_cert_file=cert, tls_key_file=cert)
+            sensor = self.get_sensor_instance(config=config)
+            with self.assertRaises(OSError):
+                sensor.setup()
+        self.assertIn("cannot serve on 127.0.0.1:0", self.logged_errors())
+        self.assertIn("TLS certificate", self.logged_errors())
+
     def test_captured_request_headers_are_accepted_as_sent(self):
         capture = captured("am-0.25-firing-truncated.json")
         headers = {k: v for k, v in capture["headers"] if k not in ("Host", "Content-Length")}

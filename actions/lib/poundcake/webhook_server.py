@@ -49,12 +49,13 @@ class WebhookServer:
         self._loop_done = threading.Event()
         self._inflight = 0
         self._idle = threading.Condition()
+        tls = None
+        if settings.tls_enabled:  # before binding, so a bad certificate leaves no socket
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            tls.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
         self._httpd = _HTTPServer(self, (settings.listen_host, settings.listen_port))
-        if settings.tls_enabled:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
-            self._httpd.tls = context
+        self._httpd.tls = tls
 
     @property
     def address(self) -> Tuple[str, int]:
