@@ -5,7 +5,8 @@ the payload against the trigger's declared ``payload_schema`` with st2's own
 validator (:mod:`st2_schemas`) and, like st2, logs and drops an invalid one
 (returns None) instead of raising. Each
 accepted trigger is written as one JSON line to the sink. Knobs simulate a
-slow or failing message bus.
+slow or failing message bus. The datastore is st2's in-memory mock, so the
+sensor's state poll reads an empty datastore instead of failing.
 """
 
 import json
@@ -14,6 +15,7 @@ import threading
 import time
 
 from st2_schemas import trigger_schemas, validate_trigger_payload
+from st2tests.mocks.datastore import MockDatastoreService
 
 
 class DispatchFailure(RuntimeError):
@@ -29,9 +31,27 @@ class LocalSensorService:
         self._schemas = trigger_schemas() if validate else None
         self.dispatched = 0
         self.dropped = 0
+        self.datastore = MockDatastoreService(
+            logger=self.get_logger("datastore"),
+            pack_name="poundcake",
+            class_name="AlertmanagerWebhookSensor",
+        )
 
     def get_logger(self, name):
         return logging.getLogger(f"poundcake.{name}")
+
+    # st2's SensorService datastore methods, with their signatures.
+    def list_values(self, local=True, prefix=None, limit=None, offset=0):
+        return self.datastore.list_values(local=local, prefix=prefix, limit=limit, offset=offset)
+
+    def get_value(self, name, local=True, decrypt=False):
+        return self.datastore.get_value(name, local=local, decrypt=decrypt)
+
+    def set_value(self, name, value, ttl=None, local=True, encrypt=False):
+        return self.datastore.set_value(name, value, ttl=ttl, local=local, encrypt=encrypt)
+
+    def delete_value(self, name, local=True):
+        return self.datastore.delete_value(name, local=local)
 
     def dispatch(self, trigger, payload=None, trace_tag=None):
         if self._delay:
