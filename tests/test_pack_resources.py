@@ -70,7 +70,6 @@ def schema_has_path(schema, parts):
 @pytest.mark.parametrize("path", RULES, ids=os.path.basename)
 def test_rule_is_consistent_with_the_sensor_and_actions(path):
     rule = load(path)
-    assert rule["enabled"] is True, "st2 disables a rule without enabled: true"
     assert rule["pack"] == "poundcake" and rule["description"]
     schemas = trigger_schemas()
     assert rule["trigger"]["type"] in schemas

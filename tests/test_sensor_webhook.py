@@ -17,39 +17,27 @@ from st2tests.base import BaseSensorTestCase
 from webhook_client import basic, bearer, request
 
 
-class FlakyDispatch:
-    """Wraps the mock service's dispatch so that chosen calls raise."""
+class ScriptedDispatch:
+    """Wraps the mock service's dispatch: chosen calls raise, chosen calls
+    block until :attr:`release` is set (a hung message bus)."""
 
-    def __init__(self, service, fail_calls):
+    def __init__(self, service, fail_calls=(), hang_calls=()):
         self._dispatch = service.dispatch
         self._fail_calls = set(fail_calls)
-        self._calls = 0
+        self._hang_calls = set(hang_calls)
+        self.release = threading.Event()
+        self.calls = 0
         self._lock = threading.Lock()
         service.dispatch = self
 
     def __call__(self, trigger, payload=None, trace_tag=None):
         with self._lock:
-            self._calls += 1
-            fail = self._calls in self._fail_calls
-        if fail:
-            raise ConnectionError("broker unreachable")
-        return self._dispatch(trigger=trigger, payload=payload, trace_tag=trace_tag)
-
-
-class HangingDispatch:
-    """Wraps the mock service's dispatch so that the first call blocks until released."""
-
-    def __init__(self, service):
-        self._dispatch = service.dispatch
-        self.release = threading.Event()
-        self._first = threading.Lock()
-        self.calls = 0
-        service.dispatch = self
-
-    def __call__(self, trigger, payload=None, trace_tag=None):
-        self.calls += 1
-        if self._first.acquire(blocking=False):
+            self.calls += 1
+            call = self.calls
+        if call in self._hang_calls:
             self.release.wait(30)
+        if call in self._fail_calls:
+            raise ConnectionError("broker unreachable")
         return self._dispatch(trigger=trigger, payload=payload, trace_tag=trace_tag)
 
 
@@ -133,7 +121,7 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertEqual(statuses.count(("host1", "resolved")), 1)
 
     def test_failed_dispatch_answers_503_and_the_retry_dispatches_only_the_rest(self):
-        FlakyDispatch(self.sensor_service, fail_calls={2})
+        ScriptedDispatch(self.sensor_service, fail_calls={2})
         with running_sensor(self) as sensor:
             first = self.post(sensor, firing_body())
             retry = self.post(sensor, firing_body())
@@ -238,14 +226,14 @@ class WebhookSensorTest(BaseSensorTestCase):
             self.assertIn(line, metrics)
 
     def test_dispatch_failures_are_counted(self):
-        FlakyDispatch(self.sensor_service, fail_calls={1, 2, 3})
+        ScriptedDispatch(self.sensor_service, fail_calls={1, 2, 3})
         with running_sensor(self) as sensor:
             self.assertEqual(self.post(sensor, firing_body()).status, 503)
             metrics = request(sensor.server.address[1], "GET", "/metrics").body.decode()
         self.assertIn('poundcake_dispatch_failures_total{trigger="poundcake.alert"} 3.0', metrics)
 
     def test_dispatch_past_the_deadline_answers_503_and_is_never_repeated(self):
-        hung = HangingDispatch(self.sensor_service)
+        hung = ScriptedDispatch(self.sensor_service, hang_calls={1})
         with running_sensor(self, dispatch_timeout_seconds=0.5) as sensor:
             first = self.post(sensor, firing_body())
             while_hung = self.post(sensor, firing_body())

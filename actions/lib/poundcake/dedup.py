@@ -90,7 +90,6 @@ class DedupCache:
         if window < 0 or max_entries < 1:
             raise ValueError("window must be >= 0 and max_entries >= 1")
         self.window = window
-        self.max_entries = max_entries
         self._half = max(1, max_entries // 2)
         self._clock = clock
         self._young: Dict[Hashable, _Entry] = {}

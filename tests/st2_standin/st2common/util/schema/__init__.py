@@ -1,11 +1,11 @@
 """Stand-in for ``st2common.util.schema``: how st2 validates schemas and payloads.
 
-st2 keeps three meta-schemas, each "draft-04 with st2's changes", all under
-the draft-04 id: ``custom`` (boolean ``required`` as in draft 3, plus
-``position``, ``immutable``, ``secret`` and ``format``), ``action_params``
-(the same, but ``type`` must be one simple type and ``format`` is not a
-keyword), and ``draft4``. They are built here from jsonschema's own draft-04
-meta-schema with those changes instead of being copied from st2.
+st2 keeps its meta-schemas as "draft-04 with st2's changes", under the
+draft-04 id. The two the pack meets: ``custom`` (boolean ``required`` as in
+draft 3, plus ``position``, ``immutable``, ``secret`` and ``format``) and
+``action_params`` (the same, but ``type`` must be one simple type and
+``format`` is not a keyword). They are built here from jsonschema's own
+draft-04 meta-schema with those changes instead of being copied from st2.
 
 ``CustomValidator`` checks a schema against ``custom`` (without its root
 ``additionalProperties: false``), validates ``properties`` the draft-3 way
@@ -45,7 +45,6 @@ def _st2_meta_schema(single_type, with_format):
 
 
 SCHEMAS = {
-    "draft4": copy.deepcopy(Draft4Validator.META_SCHEMA),
     "custom": _st2_meta_schema(single_type=False, with_format=True),
     "action_params": _st2_meta_schema(single_type=True, with_format=False),
 }
