@@ -1,10 +1,12 @@
 """Incident lifecycle, exactly-once remediation, resolution, suppression, breaker."""
 
+import functools
 import json
 import threading
 import time
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
 
 import pytest
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
@@ -389,6 +391,52 @@ def test_incidents_are_purged_incident_ttl_after_they_resolve():
     assert store.get(INCIDENT + "new") and store.get(INCIDENT + "open")
 
 
+class PagingDatastore:
+    """st2api's key listing: sorted, at most ``limit`` (default 100) per call."""
+
+    def __init__(self, names):
+        self.items = [SimpleNamespace(name=n, value="{}") for n in sorted(names)]
+        self.calls = 0
+
+    def list_values(self, local=True, prefix=None, limit=None, offset=0):
+        self.calls += 1
+        found = [kvp for kvp in self.items if kvp.name.startswith(prefix or "")]
+        return found[offset or 0 :][: limit or 100]
+
+
+class St2_38Service:
+    """st2 3.8's sensor/action service: ``list_values(local, prefix)`` only,
+    which returns the first page; its ``datastore_service`` pages."""
+
+    def __init__(self, datastore):
+        self.datastore_service = datastore
+
+    def list_values(self, local=True, prefix=None):
+        return self.datastore_service.list_values(local=local, prefix=prefix)
+
+
+class St2_38Mock:
+    """st2 3.8's test mock: ``list_values(local, prefix)`` returns everything."""
+
+    def __init__(self, names):
+        self._all = PagingDatastore(names)
+
+    def list_values(self, local=True, prefix=None):
+        return self._all.list_values(local, prefix, limit=10**9)
+
+
+@pytest.mark.parametrize("shape", ["st2 3.9+", "st2 3.8", "st2 3.8 test mock"])
+def test_scan_reads_every_key_on_each_st2_service_shape(shape):
+    names = [f"{INCIDENT}{i:04d}" for i in range(250)] + [f"{RESOLVED}x"]
+    service = {
+        "st2 3.9+": lambda: PagingDatastore(names),
+        "st2 3.8": lambda: St2_38Service(PagingDatastore(names)),
+        "st2 3.8 test mock": lambda: St2_38Mock(names),
+    }[shape]()
+    keys = [key for key, _ in StateStore(service).scan(INCIDENT)]
+    assert keys == names[:250]
+
+
 # ---------------------------------------------------------------- exactly once
 class TwoSensorsTest(BaseSensorTestCase):
     sensor_cls = AlertmanagerWebhookSensor
@@ -583,15 +631,16 @@ def test_one_state_poll_purges_and_counts_with_one_read_per_prefix():
     from poundcake.state_metrics import RemediationMetrics
 
     datastore = populated()  # one incident resolved at t=1020
-    store = StateStore(datastore, clock=lambda: 1020 + 3600)
     prefixes = []
     list_values = datastore.list_values
 
-    def counting_list_values(local=True, limit=None, prefix=None, offset=0):
-        prefixes.append(prefix)
-        return list_values(local=local, limit=limit, prefix=prefix, offset=offset)
+    @functools.wraps(list_values)  # keeps its signature, which StateStore reads
+    def counting_list_values(*args, **kwargs):
+        prefixes.append(kwargs["prefix"])
+        return list_values(*args, **kwargs)
 
     datastore.list_values = counting_list_values
+    store = StateStore(datastore, clock=lambda: 1020 + 3600)
     registry = CollectorRegistry()
     RemediationMetrics(registry).refresh(store, ttl=3600)
     assert sorted(prefixes) == sorted([RESOLVED, INCIDENT, BREAKER_OPEN])

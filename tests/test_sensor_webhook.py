@@ -60,6 +60,12 @@ class WebhookSensorTest(BaseSensorTestCase):
             if t["trigger"] == "poundcake.alert"
         ]
 
+    def test_runs_on_green_threads_as_under_st2(self):
+        """Importing st2tests eventlet-patches the process (st2's and the
+        stand-in's alike), so these tests exercise the sensor as st2 runs it."""
+        with running_sensor(self) as sensor:
+            self.assertEqual(sensor._pool.kind, "eventlet green threads")
+
     def test_real_delivery_dispatches_one_tracked_trigger_per_alert(self):
         with running_sensor(self) as sensor:
             answer = self.post(sensor, firing_body())

@@ -5,17 +5,23 @@ the payload against the trigger's declared ``payload_schema`` with st2's own
 validator (:mod:`st2_schemas`) and, like st2, logs and drops an invalid one
 (returns None) instead of raising. Each
 accepted trigger is written as one JSON line to the sink. Knobs simulate a
-slow or failing message bus. The datastore is st2's in-memory mock, so the
-sensor's state poll reads an empty datastore instead of failing.
+slow or failing message bus. The datastore is a dict with st2's key naming,
+so the sensor's state poll reads an empty datastore instead of failing.
+
+Nothing here imports ``st2tests``: st2's ``st2tests.base`` eventlet-patches
+the process at import, and the demo and the ``threads`` e2e runs must stay
+on OS threads.
 """
 
 import json
 import logging
 import threading
 import time
+from types import SimpleNamespace
 
 from st2_schemas import trigger_schemas, validate_trigger_payload
-from st2tests.mocks.datastore import MockDatastoreService
+
+LOCAL_KEY_PREFIX = "poundcake.AlertmanagerWebhookSensor:"  # st2's local=True prefix
 
 
 class DispatchFailure(RuntimeError):
@@ -31,27 +37,32 @@ class LocalSensorService:
         self._schemas = trigger_schemas() if validate else None
         self.dispatched = 0
         self.dropped = 0
-        self.datastore = MockDatastoreService(
-            logger=self.get_logger("datastore"),
-            pack_name="poundcake",
-            class_name="AlertmanagerWebhookSensor",
-        )
+        self._values = {}
 
     def get_logger(self, name):
         return logging.getLogger(f"poundcake.{name}")
 
-    # st2's SensorService datastore methods, with their signatures.
+    # st2's SensorService datastore methods, with their signatures; values
+    # are kept as strings and listed as objects with .name and .value, as st2.
     def list_values(self, local=True, prefix=None, limit=None, offset=0):
-        return self.datastore.list_values(local=local, prefix=prefix, limit=limit, offset=offset)
+        start = (LOCAL_KEY_PREFIX if local else "") + (prefix or "")
+        with self._lock:
+            found = [SimpleNamespace(name=k, value=v) for k, v in sorted(self._values.items())]
+        found = [kvp for kvp in found if kvp.name.startswith(start)]
+        return found[offset : offset + limit] if limit else found[offset:]
 
     def get_value(self, name, local=True, decrypt=False):
-        return self.datastore.get_value(name, local=local, decrypt=decrypt)
+        with self._lock:
+            return self._values.get(_key(name, local))
 
     def set_value(self, name, value, ttl=None, local=True, encrypt=False):
-        return self.datastore.set_value(name, value, ttl=ttl, local=local, encrypt=encrypt)
+        with self._lock:
+            self._values[_key(name, local)] = str(value)
+        return True
 
     def delete_value(self, name, local=True):
-        return self.datastore.delete_value(name, local=local)
+        with self._lock:
+            return self._values.pop(_key(name, local), None) is not None
 
     def dispatch(self, trigger, payload=None, trace_tag=None):
         if self._delay:
@@ -79,3 +90,7 @@ class LocalSensorService:
                 self._sink.write(line + "\n")
                 self._sink.flush()
         return {"trigger": trigger, "payload": payload, "trace_tag": trace_tag}
+
+
+def _key(name, local):
+    return LOCAL_KEY_PREFIX + name if local else name

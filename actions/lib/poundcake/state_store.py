@@ -21,11 +21,13 @@ that a concurrency policy serialises:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from functools import partial
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 PREFIX = "poundcake."
 INCIDENT = PREFIX + "incident."
@@ -33,7 +35,7 @@ RESOLVED = PREFIX + "resolved."
 SUPPRESSION = PREFIX + "suppression."
 BREAKER_FAILURE = PREFIX + "breaker_failure."
 BREAKER_OPEN = PREFIX + "breaker_open."
-PAGE = 100
+PAGE = 100  # st2api's default api.max_page_size; st2 3.8 lists at most that per call
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
@@ -61,6 +63,7 @@ class StateStore:
     def __init__(self, service: Any, clock=time.time) -> None:
         self._svc = service
         self.clock = clock
+        self._list_page = _page_lister(service)
 
     def get(self, key: str) -> Optional[Dict[str, Any]]:
         raw = self._svc.get_value(key, local=False)
@@ -81,7 +84,7 @@ class StateStore:
         seen = set()
         offset = 0
         while True:
-            page = self._svc.list_values(local=False, prefix=prefix, limit=PAGE, offset=offset)
+            page = self._list_page(prefix, offset)
             fresh = [kvp for kvp in page or [] if kvp.name not in seen]
             for kvp in fresh:
                 seen.add(kvp.name)
@@ -93,3 +96,34 @@ class StateStore:
 
     def records(self, prefix: str) -> List[Dict[str, Any]]:
         return [doc for _, doc in self.scan(prefix)]
+
+
+def _page_lister(service: Any) -> Callable[[str, int], List[Any]]:
+    """``(prefix, offset) -> one page of key-value pairs`` for this st2.
+
+    st2 3.9 added ``limit``/``offset`` to the sensor and action services'
+    ``list_values``. On 3.8 those take only ``local`` and ``prefix`` and return
+    the first ``api.max_page_size`` keys, so paging goes through their
+    ``datastore_service``, whose ``list_values`` already pages. A service
+    that pages nowhere (st2 3.8's test mock) returns everything at once.
+    """
+    store = getattr(service, "datastore_service", None)
+    for lister in (service.list_values, getattr(store, "list_values", None)):
+        if lister is not None and _takes(lister, "offset"):
+            return partial(_paged, lister)
+    return partial(_unpaged, service.list_values)
+
+
+def _paged(lister: Callable[..., List[Any]], prefix: str, offset: int) -> List[Any]:
+    return lister(local=False, prefix=prefix, limit=PAGE, offset=offset)
+
+
+def _unpaged(lister: Callable[..., List[Any]], prefix: str, offset: int) -> List[Any]:
+    return [] if offset else lister(local=False, prefix=prefix)
+
+
+def _takes(func: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):  # not introspectable: assume the oldest API
+        return False
