@@ -78,6 +78,8 @@ def test_rule_is_consistent_with_the_sensor_and_actions(path):
         assert key.startswith("trigger."), key
         assert schema_has_path(schema, key.split(".")[1:]), f"{key} is not in the payload schema"
         assert spec["type"] in ST2_OPERATORS
+        # st2's validate_criteria refuses the rule without one, even for exists.
+        assert spec.get("pattern") is not None, f"{key}: no pattern"
     ref = rule["action"]["ref"]
     assert ref.startswith("poundcake.") and ref.split(".", 1)[1] in action_names()
     meta = action_metadata(ref.split(".", 1)[1])

@@ -77,3 +77,14 @@ def test_example_config_matches_the_schema():
     spec = schema()
     validate_pack_config(spec, example)  # as st2 loads a pack config
     assert set(example) <= set(spec)  # st2 lets unknown keys through; a typo would be lost
+
+
+def test_secret_config_values_must_not_use_decrypt_kv():
+    """st2 refuses the whole config: it decrypts ``secret: true`` values itself."""
+    spec = schema()
+    assert spec["bearer_token"]["secret"]
+    validate_pack_config(spec, {"bearer_token": "{{ st2kv.system.poundcake_webhook_token }}"})
+    with pytest.raises(ValueError, match="decrypt_kv"):
+        validate_pack_config(
+            spec, {"bearer_token": "{{ st2kv.system.poundcake_webhook_token | decrypt_kv }}"}
+        )

@@ -113,6 +113,17 @@ def test_policy_registers(path):
     validate_resource_parameters(policy_type, policy["parameters"])
 
 
+def test_one_policy_per_action_and_policy_type():
+    """PolicyDB's ``policy_type`` is ``unique_with="resource_ref"``: a second
+    policy of one type on one action fails registration (E11000)."""
+    seen = {}
+    for path in POLICIES:
+        policy = load(path)
+        key = (policy["resource_ref"], policy["policy_type"])
+        assert key not in seen, f"{os.path.basename(path)} and {seen[key]} are both {key}"
+        seen[key] = os.path.basename(path)
+
+
 def test_policy_parameter_check_can_fail():
     with pytest.raises(jsonschema.ValidationError):
         validate_resource_parameters(

@@ -44,11 +44,24 @@ def validate_resource_parameters(parameters, values):
 
 
 def validate_pack_config(config_schema, config):
-    """As ``st2common.util.pack.validate_config_against_schema`` (unknown keys pass)."""
+    """As ``st2common.util.pack.validate_config_against_schema`` (unknown keys pass).
+
+    Like st2, it also refuses ``decrypt_kv`` in a ``secret: true`` value:
+    st2 decrypts those itself.
+    """
     schema = util_schema.get_schema_for_resource_parameters(
         parameters_schema=config_schema, allow_additional_properties=True
     )
-    return _validate(config, schema)
+    cleaned = _validate(config, schema)
+    for key, value in cleaned.items():
+        is_jinja = isinstance(value, str) and ("{{" in value or "{%" in value)
+        if is_jinja and "decrypt_kv" in value and config_schema.get(key, {}).get("secret"):
+            raise ValueError(
+                f'{key}: values specified as "secret: True" in config schema are '
+                'automatically decrypted by default. Use of "decrypt_kv" jinja filter '
+                "is not allowed for such values."
+            )
+    return cleaned
 
 
 def validate_parameter_definitions(parameters):
