@@ -47,8 +47,8 @@ class LocalSensorService:
     def list_values(self, local=True, prefix=None, limit=None, offset=0):
         start = (LOCAL_KEY_PREFIX if local else "") + (prefix or "")
         with self._lock:
-            found = [SimpleNamespace(name=k, value=v) for k, v in sorted(self._values.items())]
-        found = [kvp for kvp in found if kvp.name.startswith(start)]
+            items = sorted(self._values.items())
+        found = [SimpleNamespace(name=k, value=v) for k, v in items if k.startswith(start)]
         return found[offset : offset + limit] if limit else found[offset:]
 
     def get_value(self, name, local=True, decrypt=False):
