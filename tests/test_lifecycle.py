@@ -6,11 +6,11 @@ import threading
 import time
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from types import SimpleNamespace
 
 import pytest
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
 from deliveries import firing_body
+from local_sensor_service import LocalSensorService
 from orquesta import statuses
 from orquesta_harness import run_workflow
 from pack_actions import ActionHandler, run_python_action, shared_datastore
@@ -391,17 +391,12 @@ def test_incidents_are_purged_incident_ttl_after_they_resolve():
     assert store.get(INCIDENT + "new") and store.get(INCIDENT + "open")
 
 
-class PagingDatastore:
-    """st2api's key listing: sorted, at most ``limit`` (default 100) per call."""
-
-    def __init__(self, names):
-        self.items = [SimpleNamespace(name=n, value="{}") for n in sorted(names)]
-        self.calls = 0
-
-    def list_values(self, local=True, prefix=None, limit=None, offset=0):
-        self.calls += 1
-        found = [kvp for kvp in self.items if kvp.name.startswith(prefix or "")]
-        return found[offset or 0 :][: limit or 100]
+def paging_datastore(names):
+    """st2api's key listing (sorted, at most 100 keys without a limit)."""
+    service = LocalSensorService(None)
+    for name in names:
+        service.set_value(name, "{}", local=False)
+    return service
 
 
 class St2_38Service:
@@ -419,7 +414,7 @@ class St2_38Mock:
     """st2 3.8's test mock: ``list_values(local, prefix)`` returns everything."""
 
     def __init__(self, names):
-        self._all = PagingDatastore(names)
+        self._all = paging_datastore(names)
 
     def list_values(self, local=True, prefix=None):
         return self._all.list_values(local, prefix, limit=10**9)
@@ -429,8 +424,8 @@ class St2_38Mock:
 def test_scan_reads_every_key_on_each_st2_service_shape(shape):
     names = [f"{INCIDENT}{i:04d}" for i in range(250)] + [f"{RESOLVED}x"]
     service = {
-        "st2 3.9+": lambda: PagingDatastore(names),
-        "st2 3.8": lambda: St2_38Service(PagingDatastore(names)),
+        "st2 3.9+": lambda: paging_datastore(names),
+        "st2 3.8": lambda: St2_38Service(paging_datastore(names)),
         "st2 3.8 test mock": lambda: St2_38Mock(names),
     }[shape]()
     keys = [key for key, _ in StateStore(service).scan(INCIDENT)]

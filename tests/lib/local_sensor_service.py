@@ -22,6 +22,7 @@ from types import SimpleNamespace
 from st2_schemas import trigger_schemas, validate_trigger_payload
 
 LOCAL_KEY_PREFIX = "poundcake.AlertmanagerWebhookSensor:"  # st2's local=True prefix
+MAX_PAGE_SIZE = 100  # st2api's default api.max_page_size: a listing without limit gets this many
 
 
 class DispatchFailure(RuntimeError):
@@ -49,7 +50,8 @@ class LocalSensorService:
         with self._lock:
             items = sorted(self._values.items())
         found = [SimpleNamespace(name=k, value=v) for k, v in items if k.startswith(start)]
-        return found[offset : offset + limit] if limit else found[offset:]
+        offset = offset or 0
+        return found[offset : offset + (limit or MAX_PAGE_SIZE)]
 
     def get_value(self, name, local=True, decrypt=False):
         with self._lock:
