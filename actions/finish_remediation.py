@@ -9,14 +9,21 @@ from poundcake.state_store import INCIDENT, RESOLVED
 class FinishRemediation(PoundCakeAction):
     """Record how a remediation ended and count failures for the circuit breaker."""
 
-    def run(self, alert: Dict[str, Any], outcome: str, workflow: str = "") -> Result:
+    def run(
+        self,
+        alert: Dict[str, Any],
+        outcome: str,
+        workflow: str = "",
+        failure: str = "",
+        escalated: bool = False,
+    ) -> Result:
         store = self.store()
         tracking_id = alert["tracking_id"]
         record = store.get(INCIDENT + tracking_id)
         if record is None:
             return self.fail(f"no incident record for {tracking_id}; was it purged?")
         resolved = store.get(RESOLVED + tracking_id)
-        finish(record, outcome, workflow or "", store.clock(), resolved)
+        finish(record, outcome, workflow or "", store.clock(), resolved, failure or "", escalated)
         store.put(INCIDENT + tracking_id, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         opened = None
         if outcome != "succeeded":

@@ -3,19 +3,25 @@ from typing import Any, Dict
 from poundcake.action import PoundCakeAction, Result
 from poundcake.breaker import is_open
 from poundcake.incidents import apply, decide, observe
+from poundcake.routing import RoutingError, resolve
 from poundcake.state_store import INCIDENT, RESOLVED, SUPPRESSION
 from poundcake.suppressions import Suppression
 
 
 class RecordAlert(PoundCakeAction):
-    """Record a delivery of an alert and decide whether it may be remediated.
+    """Record a delivery of an alert, decide whether it may be remediated, and with what.
 
     Runs inside poundcake.process_alert, which a concurrency policy serialises
     per tracking id: this read-decide-write is the critical section that makes
-    remediation exactly-once.
+    remediation exactly-once. The routing (a rule's workflow, or the alert's
+    automation_runbook through the config's allow-list) is decided here too,
+    so the record and the escalation name the remediation even when st2
+    later refuses to run it, and no separate action run is spent on it.
     """
 
-    def run(self, alert: Dict[str, Any], execution_id: str, requested: bool) -> Result:
+    def run(
+        self, alert: Dict[str, Any], execution_id: str, workflow: str = "", runbook: str = ""
+    ) -> Result:
         store = self.store()
         now = store.clock()
         key = INCIDENT + alert["tracking_id"]
@@ -25,18 +31,26 @@ class RecordAlert(PoundCakeAction):
         decision = decide(
             record,
             resolved,
-            requested,
+            bool(workflow or runbook),
             suppressions,
             is_open(store, record["alertname"]),
             now,
             self.lifecycle("re_remediate_after_seconds"),
         )
+        remediation, failure = "", ""
+        if decision.remediate:
+            try:
+                remediation = resolve(workflow, runbook, self.config_dict())
+            except RoutingError as exc:
+                failure = f"no remediation run: {exc}"
         apply(record, decision, execution_id, now)
         store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
         return True, {
             "tracking_id": alert["tracking_id"],
             "remediate": decision.remediate,
+            "remediation": remediation,
+            "failure": failure,
             "state": decision.state,
             "note": decision.note,
         }

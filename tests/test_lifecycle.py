@@ -256,6 +256,55 @@ def test_failed_remediation_is_recorded_failed_and_the_workflow_fails():
     assert len(escalations) == 1  # the remediation's own; no second one from the wrappers
 
 
+def escalations(run, handler):
+    return [c.params["message"] for r in [run] + handler.subruns for c in r.calls_to(ESCALATE)]
+
+
+ESCALATE = "poundcake.log_escalation"
+
+
+def test_a_task_st2_refuses_still_escalates_once_and_is_recorded_as_it_was():
+    """st2 fails a workflow whose task request it refuses, before any
+    when: failed() branch: process_alert escalates what nobody else did."""
+    datastore = shared_datastore()
+    payload = alert()
+    config = {"allowed_actions": ["poundcake.get_alert"]}  # takes none of remediate's inputs
+    run, handler = process(payload, datastore, config=config, workflow="poundcake.get_alert")
+    assert run.status == statuses.FAILED
+    (message,) = escalations(run, handler)
+    assert "poundcake.get_alert" in message and "Additional properties" in message
+    rec = record(datastore, payload["tracking_id"])
+    assert rec["state"] == "failed" and rec["remediation"]["escalated"] is True
+    assert rec["history"][-1]["note"].startswith("poundcake.get_alert failed")
+
+
+@pytest.mark.parametrize("instance", ["web-1; reboot", "$(reboot)", "web 1"])
+def test_hostile_instance_runs_nothing_and_escalates(instance):
+    datastore = shared_datastore()
+    payload = alert()
+    payload["instance"] = payload["labels"]["instance"] = instance
+    shell = Shell()
+    run, handler = process(payload, datastore, shell)
+    assert run.status == statuses.FAILED and shell.commands == []
+    (message,) = escalations(run, handler)
+    assert "rejected" in message
+    rec = record(datastore, payload["tracking_id"])
+    assert rec["state"] == "failed" and "(escalated)" in rec["history"][-1]["note"]
+
+
+def test_unknown_runbook_is_recorded_as_no_remediation_and_escalated():
+    datastore = shared_datastore()
+    payload = alert()
+    handler = ActionHandler({}, Shell(), datastore)
+    inputs = dict(process_inputs(payload), workflow=None, runbook="nope")
+    run = run_workflow("process_alert.yaml", inputs, handler)
+    assert run.status == statuses.FAILED
+    assert len(escalations(run, handler)) == 1
+    note = record(datastore, payload["tracking_id"])["history"][-1]["note"]
+    assert note.startswith("no remediation ran: no remediation run: unknown runbook 'nope'")
+    assert note.endswith("(escalated)")
+
+
 def test_breaker_opens_escalates_once_and_skips_until_reset():
     datastore = shared_datastore()
     config = {"breaker_failures": 2, "breaker_window_seconds": 3600}
@@ -360,6 +409,50 @@ def test_resolve_during_remediation_cancels_only_when_configured(mode, monkeypat
     )
     assert shown["current"]["state"] == "resolved"
     assert mode.replace("_", "") in shown["current"]["history"][-1]["note"].replace("_", "")
+
+
+def test_canceled_remediation_shows_canceled_not_running(monkeypatch):
+    api = FakeSt2Api()
+    monkeypatch.setenv("ST2_ACTION_API_URL", api.url)
+    monkeypatch.setenv("ST2_ACTION_AUTH_TOKEN", "tok")
+    try:
+        datastore = shared_datastore()
+        payload = alert()
+        remediating(datastore, payload)
+        resolved = dict(payload, status="resolved")
+        ok, _ = run_python_action(
+            "resolve_incident", {"alert": resolved}, {"on_resolve": "cancel"}, datastore
+        )
+    finally:
+        api.close()
+    assert ok
+    _, shown = run_python_action(
+        "get_alert", {"fingerprint": payload["fingerprint"]}, None, datastore
+    )
+    current = shown["current"]
+    assert current["state"] == "resolved"
+    assert current["remediation"]["outcome"] == "canceled"
+    assert [e["status"] for e in current["executions"]] == ["canceled"]
+
+
+def test_resolve_with_a_drifted_starts_at_closes_the_open_incident_of_its_fingerprint():
+    """Alertmanager keeps the earliest startsAt; a restarted Prometheus sends
+    a new one, so the resolve's tracking id may differ from the firing's."""
+    datastore = shared_datastore()
+    payload = alert()
+    process(payload, datastore)
+    drifted = dict(payload, status="resolved")
+    drifted["tracking_id"] = payload["fingerprint"] + "-20261123T093000Z"
+    ok, result = run_python_action("resolve_incident", {"alert": drifted}, {}, datastore)
+    assert ok and result["resolved"] == [payload["tracking_id"]]
+    _, shown = run_python_action(
+        "get_alert", {"fingerprint": payload["fingerprint"]}, None, datastore
+    )
+    assert shown["current"]["tracking_id"] == payload["tracking_id"]
+    assert shown["current"]["state"] == "resolved"
+    assert "another startsAt" in shown["current"]["history"][-1]["note"]
+    ok, again = run_python_action("resolve_incident", {"alert": drifted}, {}, datastore)
+    assert ok and again["resolved"] == []  # a re-sent resolve changes nothing
 
 
 def test_resolve_when_st2_api_refuses_fails_the_action(monkeypatch):

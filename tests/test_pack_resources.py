@@ -9,16 +9,17 @@ import glob
 import inspect
 import os
 
-import jsonschema
 import pytest
 import yaml
 from deliveries import firing_body
 from pack_actions import action_metadata, load_action_class
 from pack_paths import PACK_DIR
 from rules_engine import criteria_match, render_rule_parameters
+from st2_actions import RequestRejected, check_request
 from st2_schemas import trigger_schemas, validate_resource_parameters
 
 from poundcake.alertmanager import parse_delivery
+from poundcake.routing import SHIPPED_WORKFLOWS
 from poundcake.triggers import alert_fields, alert_instance
 
 # st2common/st2common/operators.py
@@ -158,25 +159,43 @@ def test_action_metadata_matches_its_code(name):
                 assert has_default, f"{name}.{param} is optional without a default"
 
 
-def test_workflows_call_only_existing_actions():
-    known = {f"poundcake.{n}" for n in action_names()} | {"core.remote", "core.local", "core.noop"}
+def _possible_refs(action):
+    """The refs a task's ``action`` can name: itself, or for the pack's two
+    expressions every ref the config may put there."""
+    if action in ("<% ctx().remediation %>", "<% ctx().workflow %>"):
+        return list(SHIPPED_WORKFLOWS)
+    if action == "<% ctx().escalation_action %>":
+        return ["poundcake.log_escalation"]  # the default; any other must take `message`
+    assert not action.startswith("<%"), f"unexpected action expression {action}"
+    return [action]
+
+
+def test_every_task_input_is_one_st2_accepts():
+    """st2 refuses a task request whose input breaks the called action's
+    parameters (unknown, missing required, immutable override, wrong type)
+    and then fails the workflow before any when: failed() branch runs."""
     for path in files("actions/workflows"):
         for task_id, task in load(path)["tasks"].items():
-            action = task["action"]
-            assert action in known or action.startswith("<%"), f"{path}:{task_id} {action}"
+            for ref in _possible_refs(task["action"]):
+                try:
+                    check_request(ref, task.get("input"), rendered=False)
+                except RequestRejected as exc:
+                    pytest.fail(f"{os.path.basename(path)} task {task_id} -> {ref}: {exc}")
 
 
-@pytest.mark.parametrize("value", ["web-1;reboot", "$(reboot)", "web 1", "-oProxyCommand=x"])
-def test_st2_parameter_validation_rejects_hostile_hosts(value):
-    meta = action_metadata("remediate")
-    params = {
-        "workflow": "poundcake.remediate_service_down",
-        "tracking_id": "37bb06284ad968e0-20261123T083600Z",
-        "host": value,
-        "alert": {},
-    }
-    with pytest.raises(jsonschema.ValidationError):
-        validate_resource_parameters(meta["parameters"], params)
+@pytest.mark.parametrize(
+    "ref, params, refusal",
+    [
+        ("core.remote", {"hosts": "h", "cmd": "id", "sudo": True}, "immutable"),
+        ("core.remote_sudo", {"hosts": "h"}, "required"),
+        ("poundcake.log_escalation", {"message": "m", "severity": "x"}, "Additional"),
+        ("core.local", {"cmd": "id", "timeout": "soon"}, "not of type"),
+        ("core.nothing", {}, "cannot be found"),
+    ],
+)
+def test_task_check_refuses_what_st2_refuses(ref, params, refusal):
+    with pytest.raises(RequestRejected, match=refusal):
+        check_request(ref, params, rendered=False)
 
 
 def test_pack_metadata():

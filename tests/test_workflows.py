@@ -76,8 +76,8 @@ def test_service_down_success_restarts_and_verifies():
         "systemctl restart -- nginx",
         "systemctl is-active --quiet -- nginx",
     ]
-    assert result.calls_to("core.remote")[1].params["sudo"] is True
-    assert result.calls_to("core.remote")[0].params["hosts"] == "web-1"
+    (restart,) = result.calls_to("core.remote_sudo")  # core.remote refuses sudo: true
+    assert restart.params["hosts"] == "web-1"
     assert result.output["outcome"] == "remediated: nginx restarted and active on web-1"
     assert escalation_messages(result) == []
 
@@ -294,12 +294,11 @@ def gate_inputs(**kw):
     values = inputs()
     for key in ("ssh_user", "command_timeout"):
         values.pop(key)
-    values.update(workflow=None, runbook=None)
     values.update(kw)
     return values
 
 
-def test_gate_runs_the_rules_workflow():
+def test_gate_runs_the_chosen_workflow():
     handler = ActionHandler({}, Shell())
     result = run_workflow(
         "remediate.yaml", gate_inputs(workflow="poundcake.remediate_service_down"), handler
@@ -309,24 +308,35 @@ def test_gate_runs_the_rules_workflow():
     assert handler.subruns[0].output["outcome"].startswith("remediated")
 
 
-def test_gate_routes_by_runbook_annotation():
+def test_gate_passes_up_that_the_child_escalated():
     handler = ActionHandler({}, Shell(fail={"ping", "check_port"}))
-    result = run_workflow("remediate.yaml", gate_inputs(runbook="host_unreachable"), handler)
+    result = run_workflow(
+        "remediate.yaml", gate_inputs(workflow="poundcake.remediate_host_down"), handler
+    )
     assert result.status == statuses.FAILED
-    assert result.output["remediation"] == "poundcake.remediate_host_down"
-    # the child escalated; the gate does not escalate a second time
+    assert result.output["escalated"] is True
     assert len(escalation_messages(handler.subruns[0])) == 1
     assert escalation_messages(result) == []
 
 
-@pytest.mark.parametrize(
-    "kw", [{"runbook": "wipe_disks"}, {"workflow": "core.local"}, {"runbook": "$(reboot)"}]
-)
-def test_gate_refuses_unknown_or_unlisted_remediation(kw):
+def test_gate_fails_without_output_when_st2_refuses_the_child():
+    handler = ActionHandler({}, Shell())
+    result = run_workflow("remediate.yaml", gate_inputs(workflow="poundcake.get_alert"), handler)
+    assert result.status == statuses.FAILED and handler.subruns == []
+    assert any("Additional properties" in e["message"] for e in result.errors)
+
+
+@pytest.mark.parametrize("kw", [{"runbook": "wipe_disks"}, {"workflow": "core.local"}])
+def test_unknown_or_unlisted_remediation_runs_nothing_and_escalates(kw):
+    from pack_actions import shared_datastore
+
     shell = Shell()
-    handler = ActionHandler({}, shell)
-    result = run_workflow("remediate.yaml", gate_inputs(**kw), handler)
+    handler = ActionHandler({}, shell, shared_datastore())
+    alert = {"alertname": "X", "tracking_id": TRACKING_ID, "fingerprint": "37bb06284ad968e0"}
+    alert["labels"] = {"alertname": "X", "instance": "web-1"}
+    params = {**gate_inputs(alert=alert), "workflow": None, "runbook": None, **kw}
+    result = run_workflow("process_alert.yaml", params, handler)
     assert result.status == statuses.FAILED
-    assert result.tasks() == ["resolve", "escalate"]
+    assert result.tasks() == ["record", "escalate", "finish"]
     assert handler.subruns == [] and shell.commands == []
     assert "no remediation run" in escalation_messages(result)[0]

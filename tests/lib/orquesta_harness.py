@@ -24,6 +24,7 @@ import threading
 
 import yaml
 from pack_paths import PACK_DIR
+from st2_actions import RequestRejected
 
 WORKFLOWS_DIR = os.path.join(PACK_DIR, "actions", "workflows")
 
@@ -124,6 +125,16 @@ class Run:
         return [c for c in self.calls if c.action == action]
 
 
+def _fail_workflow(conductor, task, exc, calls):
+    """st2's ``fail_workflow_execution``: a refused task request fails the
+    workflow itself (its output rendered), and no branch of the task runs."""
+    with ORQUESTA_LOCK:
+        conductor.request_workflow_status(statuses.FAILED)
+        conductor.log_error(exc, task_id=task["id"], route=task["route"])
+        conductor.render_workflow_output()
+        return Run(statuses.FAILED, conductor.get_workflow_output(), calls, conductor.errors)
+
+
 def run_workflow(name, inputs, handler, max_steps=100):
     """Run workflow ``name`` with ``inputs``; ``handler(call) -> (status, result)``."""
     with ORQUESTA_LOCK:
@@ -143,7 +154,10 @@ def run_workflow(name, inputs, handler, max_steps=100):
             for action in task["actions"]:
                 call = Call(task["id"], action["action"], action["input"])
                 calls.append(call)
-                status, result = handler(call)
+                try:
+                    status, result = handler(call)
+                except RequestRejected as exc:
+                    return _fail_workflow(conductor, task, exc, calls)
                 for event_status in (statuses.RUNNING, status):
                     if "item_id" in action:  # with-items: st2 sends item events
                         done = event_status != statuses.RUNNING

@@ -13,6 +13,7 @@ import os
 import yaml
 from orquesta_harness import python_result
 from pack_paths import PACK_DIR
+from st2_actions import check_request
 
 ACTIONS_DIR = os.path.join(PACK_DIR, "actions")
 
@@ -75,6 +76,7 @@ class ActionHandler:
         self.datastore = datastore if datastore is not None else shared_datastore()
 
     def __call__(self, call):
+        check_request(call.action, call.params)  # what st2 refuses never runs
         if call.action.startswith("poundcake."):
             name = call.action.split(".", 1)[1]
             meta = action_metadata(name)
@@ -86,7 +88,7 @@ class ActionHandler:
             from orquesta import statuses
 
             return statuses.SUCCEEDED, {}
-        if call.action in ("core.remote", "core.local") and self.shell is not None:
+        if call.action in ("core.remote", "core.remote_sudo", "core.local") and self.shell:
             return self.shell(call)
         raise AssertionError(f"unexpected action {call.action} in task {call.task}")
 
@@ -100,7 +102,7 @@ class ActionHandler:
         name = os.path.basename(meta["entry_point"])
         run = run_workflow(name, inputs, self)
         self.subruns.append(run)
-        return run.status, {"output": run.output}
+        return run.status, {"output": run.output, "errors": run.errors}
 
     def rendered_defaults(self, meta):
         """``{{ config_context.x }}`` defaults rendered from this handler's config."""

@@ -12,7 +12,7 @@ time and why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from poundcake.state_store import iso
 from poundcake.suppressions import Suppression, first_match
@@ -126,8 +126,14 @@ def finish(
     workflow: str,
     now: float,
     resolved: Optional[Mapping[str, Any]],
+    failure: str = "",
+    escalated: bool = False,
 ) -> Dict[str, Any]:
-    """Record a remediation's end: ``outcome`` is ``succeeded`` or ``failed``."""
+    """Record a remediation's end: ``outcome`` is ``succeeded`` or ``failed``.
+
+    The note says only what happened: which remediation (or that none could
+    run), why it failed, and whether an escalation really ran.
+    """
     state = "remediated" if outcome == "succeeded" else "failed"
     remediation = record.get("remediation") or {}
     remediation.update(
@@ -137,12 +143,13 @@ def finish(
         finished_at_ts=now,
         duration_seconds=round(now - remediation.get("started_at_ts", now), 3),
     )
+    if state == "failed":
+        remediation.update(failure=failure, escalated=escalated)
     record["remediation"] = remediation
     for execution in record["executions"]:
         if execution["id"] == remediation.get("execution_id"):
             execution.update(status=outcome, finished_at=iso(now), workflow=workflow)
-    note = f"{workflow} {outcome}" + (" (escalated)" if state == "failed" else "")
-    _log(record, state, now, note)
+    _log(record, state, now, _finish_note(outcome, workflow, failure, escalated))
     record["state"] = state
     if resolved is not None:
         _log(record, "resolved", now, "the alert had resolved during the remediation")
@@ -150,11 +157,26 @@ def finish(
     return record
 
 
+def _finish_note(outcome: str, workflow: str, failure: str, escalated: bool) -> str:
+    if outcome == "succeeded":
+        return f"{workflow} succeeded"
+    what = f"{workflow} failed" if workflow else "no remediation ran"
+    if failure:
+        what += f": {failure}"
+    return what + (" (escalated)" if escalated else " (the escalation did not run or failed)")
+
+
 def view(record: Dict[str, Any], resolved: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """What an operator sees: the record with the resolve merged in."""
+    """What an operator sees: the record with the resolve merged in.
+
+    A remediation that ``on_resolve: cancel`` stopped never records its own
+    end (its workflow was canceled), so the resolve's ``canceled`` list ends
+    it here, on read: the incident key keeps its single writer.
+    """
     shown = dict(record)
     if resolved is not None:
         shown["resolved_at"] = resolved.get("resolved_at")
+        _merge_cancel(shown, resolved)
         if shown["state"] != "resolved":
             shown["history"] = shown["history"] + [
                 {
@@ -169,6 +191,26 @@ def view(record: Dict[str, Any], resolved: Optional[Mapping[str, Any]]) -> Dict[
             k: v for k, v in shown["remediation"].items() if not k.endswith("_ts")
         }
     return shown
+
+
+def _merge_cancel(shown: Dict[str, Any], resolved: Mapping[str, Any]) -> None:
+    remediation = shown.get("remediation") or {}
+    running = remediation.get("execution_id")
+    if shown["state"] != ACTIVE or running not in (resolved.get("canceled") or ()):
+        return
+    at = resolved.get("resolved_at")
+    shown["remediation"] = {**remediation, "outcome": "canceled", "finished_at": at}
+    shown["executions"] = [
+        {**e, "status": "canceled", "finished_at": at} if e["id"] == running else e
+        for e in shown["executions"]
+    ]
+
+
+def open_incidents(
+    records: Iterable[Dict[str, Any]], resolved_ids: Collection[str]
+) -> List[Dict[str, Any]]:
+    """The records of one fingerprint that a resolve closes: all not yet resolved."""
+    return [r for r in records if r["tracking_id"] not in resolved_ids and r["state"] != "resolved"]
 
 
 def _log(record: Dict[str, Any], state: str, now: float, note: str) -> None:

@@ -94,6 +94,14 @@ CustomValidator = create(
 )
 
 
+VALIDATORS = {"draft4": Draft4Validator, "custom": CustomValidator}
+
+
+def get_validator(version="custom"):
+    """The validator class st2 uses (``custom``: ``CustomValidator``)."""
+    return VALIDATORS[version]
+
+
 def validate(
     instance, schema, cls=None, use_default=True, allow_default_none=False, *args, **kwargs
 ):
