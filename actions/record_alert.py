@@ -20,7 +20,12 @@ class RecordAlert(PoundCakeAction):
     """
 
     def run(
-        self, alert: Dict[str, Any], execution_id: str, workflow: str = "", runbook: str = ""
+        self,
+        alert: Dict[str, Any],
+        execution_id: str,
+        workflow: str = "",
+        runbook: str = "",
+        dry_run: bool = False,
     ) -> Result:
         store = self.store()
         now = store.clock()
@@ -43,7 +48,7 @@ class RecordAlert(PoundCakeAction):
                 remediation = resolve(workflow, runbook, self.config_dict())
             except RoutingError as exc:
                 failure = f"no remediation run: {exc}"
-        apply(record, decision, execution_id, now)
+        apply(record, decision, execution_id, now, dry_run)
         store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
         return True, {

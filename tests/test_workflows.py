@@ -258,13 +258,15 @@ def host_run(shell, **kw):
     return run("remediate_host_down", shell, check_port=22, **kw)
 
 
-def test_host_down_unreachable_escalates_and_fails():
+@pytest.mark.parametrize("host, port", [("web-1:9100", 9100), ("web-1", 22)])
+def test_host_down_unreachable_escalates_and_fails(host, port):
+    """The instance label's port (the exporter's) is probed, else host_check_port."""
     shell = Shell(fail={"ping", "check_port"})
-    result = host_run(shell)
+    result = host_run(shell, host=host)
     assert result.status == statuses.FAILED
     assert [c for _, c in shell.commands] == [
         "ping -c 3 -W 2 web-1",
-        "timeout 5 bash -c ': < /dev/tcp/web-1/22'",
+        f"timeout 5 bash -c ': < /dev/tcp/web-1/{port}'",
     ]
     assert "host unreachable from st2" in escalation_messages(result)[0]
 

@@ -107,6 +107,7 @@ class ActionHandler:
     def rendered_defaults(self, meta):
         """``{{ config_context.x }}`` defaults rendered from this handler's config."""
         import jinja2
+        from rules_engine import cast_rendered
 
         config = {**schema_defaults(), **self.config}
         out = {}
@@ -114,7 +115,7 @@ class ActionHandler:
             default = spec.get("default")
             if isinstance(default, str) and "config_context" in default:
                 value = jinja2.Template(default).render(config_context=config)
-                out[key] = int(value) if spec["type"] == "integer" else value
+                out[key] = cast_rendered(value, spec["type"])
         return out
 
 

@@ -5,7 +5,7 @@ does."""
 import ast
 
 import jinja2
-from pack_actions import action_metadata
+from pack_actions import action_metadata, schema_defaults
 
 
 def criteria_match(criteria, payload):
@@ -30,13 +30,30 @@ def criteria_match(criteria, payload):
     return True
 
 
-def render_rule_parameters(rule, payload):
-    """Render a rule's action parameters as st2 does, casting objects like st2."""
+def cast_rendered(value, kind):
+    """st2's ``st2common.util.casts`` for a rendered Jinja string."""
+    if kind == "object":
+        return ast.literal_eval(value)  # _cast_object (after json fails)
+    if kind == "boolean":
+        return ast.literal_eval(value.capitalize())
+    if kind == "integer":
+        return int(value)
+    return value
+
+
+def render_rule_parameters(rule, payload, config=None):
+    """The parameters st2 validates for a rule's action: the rule's rendered
+    with the trigger, and the action's ``config_context`` defaults rendered
+    with the pack config (``render_live_params``), each cast to its type."""
     meta = action_metadata(rule["action"]["ref"].split(".", 1)[1])["parameters"]
     out = {}
     for key, template in rule["action"]["parameters"].items():
         value = jinja2.Template(str(template)).render(trigger=payload)
-        if meta[key]["type"] == "object":
-            value = ast.literal_eval(value)  # st2's _cast_object (after json fails)
-        out[key] = value
+        out[key] = cast_rendered(value, meta[key]["type"])
+    config_context = {**schema_defaults(), **(config or {})}
+    for key, spec in meta.items():
+        default = spec.get("default")
+        if key not in out and isinstance(default, str) and "{{" in default:
+            value = jinja2.Template(default).render(config_context=config_context)
+            out[key] = cast_rendered(value, spec["type"])
     return out

@@ -97,9 +97,13 @@ def apply(
     decision: Decision,
     execution_id: str,
     now: float,
+    dry_run: bool = False,
 ) -> Dict[str, Any]:
     """Record ``decision`` (duplicates too: the history says why nothing ran)."""
-    _log(record, decision.state, now, decision.note)
+    note = decision.note + (
+        " (dry run: nothing will be changed)" if decision.remediate and dry_run else ""
+    )
+    _log(record, decision.state, now, note)
     record["state"] = decision.state
     window = decision.suppressed_by
     if window is not None:
@@ -113,6 +117,7 @@ def apply(
             "execution_id": execution_id,
             "started_at": iso(now),
             "started_at_ts": now,
+            "dry_run": dry_run,
         }
         record["executions"].append(
             {"id": execution_id, "started_at": iso(now), "status": "running"}
@@ -149,7 +154,10 @@ def finish(
     for execution in record["executions"]:
         if execution["id"] == remediation.get("execution_id"):
             execution.update(status=outcome, finished_at=iso(now), workflow=workflow)
-    _log(record, state, now, _finish_note(outcome, workflow, failure, escalated))
+    note = _finish_note(outcome, workflow, failure, escalated)
+    if remediation.get("dry_run"):
+        note += " (dry run: nothing was changed)"
+    _log(record, state, now, note)
     record["state"] = state
     if resolved is not None:
         _log(record, "resolved", now, "the alert had resolved during the remediation")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
-# Prometheus' instance label is usually host:port; the port is dropped.
+# Prometheus' instance label is usually host:port (the port of the exporter).
 INSTANCE = re.compile(r"^(?P<host>[A-Za-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?$")
 SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 PATH = re.compile(r"^/(?:[A-Za-z0-9_.-]+/?)*$")
@@ -42,6 +42,15 @@ def host_from_instance(instance: Any) -> str:
             f"host {instance!r} is not a hostname or IPv4 address (optionally with :port)"
         )
     return host
+
+
+def port_from_instance(instance: str) -> Optional[int]:
+    """The port of a validated ``host:port`` instance label, or None."""
+    match = INSTANCE.match(instance)
+    port = int(match.group("port")) if match and match.group("port") else None
+    if port is not None and not 1 <= port <= 65535:
+        raise TargetRejected(f"port {port} of instance {instance!r} is out of range")
+    return port
 
 
 def service_name(value: Any, allowed: Sequence[str] = ()) -> str:
@@ -112,6 +121,8 @@ def validate(kind: str, host: Any, labels: Any, config: Mapping[str, Any]) -> Di
             {"path": t.path, "older_than_days": t.older_than_days}
             for t in cleanup_targets(config.get("disk_cleanup_paths"))
         ]
-    elif kind != "host":
+    elif kind == "host":
+        target["port"] = port_from_instance(host)
+    else:
         raise TargetRejected(f"unknown target kind {kind!r}")
     return target
