@@ -9,7 +9,7 @@ import os
 
 import pytest
 from orquesta import statuses
-from orquesta_harness import WORKFLOWS_DIR, inspect, remote_result, run_workflow
+from orquesta_harness import WORKFLOWS_DIR, inspect, remote_result, run_workflow, shell_output
 from pack_actions import ActionHandler
 
 TRACKING_ID = "37bb06284ad968e0-20261123T083600.672713243Z"
@@ -33,7 +33,11 @@ class Shell:
         if call.action == "core.local":
             ok = call.task not in self.fail
             status = statuses.SUCCEEDED if ok else statuses.FAILED
-            return status, {"stdout": out, "stderr": "", "return_code": 0 if ok else 1}
+            return status, {
+                "stdout": shell_output(out),
+                "stderr": "",
+                "return_code": 0 if ok else 1,
+            }
         return remote_result(host, out, 1 if call.task in self.fail else 0)
 
 

@@ -18,6 +18,7 @@ Orquesta's own.
 import collections
 import collections.abc
 import fractions
+import json
 import math
 import os
 import threading
@@ -86,8 +87,18 @@ def python_result(value, ok=True):
     return status, {"result": value, "exit_code": 0 if ok else 1, "stdout": "", "stderr": ""}
 
 
+def shell_output(text):
+    """stdout as st2's shell runners record it: parsed as JSON when it parses
+    (``jsonify.json_loads`` over stdout/stderr), so ``"123\n"`` becomes 123."""
+    try:
+        return json.loads(text) if text else text
+    except ValueError:
+        return text
+
+
 def remote_result(host, stdout="", return_code=0):
     """What st2 records for core.remote on one host."""
+    stdout = shell_output(stdout)
     ok = return_code == 0
     status = statuses.SUCCEEDED if ok else statuses.FAILED
     return status, {

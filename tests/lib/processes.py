@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 import yaml
@@ -105,7 +106,18 @@ class SensorProcess:
 class AlertmanagerProcess:
     """Debian's prometheus-alertmanager with one webhook receiver at the sensor."""
 
-    def __init__(self, webhook_url, http_config, group_interval="1s", max_alerts=0):
+    def __init__(
+        self,
+        webhook_url,
+        http_config,
+        group_interval="1s",
+        max_alerts=0,
+        group_by=("alertname",),
+        repeat_interval="1h",
+        peers=None,
+    ):
+        """``peers``: None for a lone Alertmanager, else the cluster addresses of
+        the other members of an HA pair (this one gossips on a free port)."""
         binary = shutil.which(ALERTMANAGER)
         if binary is None:
             raise RuntimeError(
@@ -117,10 +129,10 @@ class AlertmanagerProcess:
         config = {
             "route": {
                 "receiver": "poundcake",
-                "group_by": ["alertname"],
+                "group_by": list(group_by),
                 "group_wait": "1s",
                 "group_interval": group_interval,
-                "repeat_interval": "1h",
+                "repeat_interval": repeat_interval,
             },
             "receivers": [
                 {
@@ -141,13 +153,20 @@ class AlertmanagerProcess:
             yaml.safe_dump(config, fp)
         self.log = os.path.join(self.dir, "alertmanager.log")
         self._log_fp = open(self.log, "w")
+        self.cluster_address = None
+        cluster = ["--cluster.listen-address="]
+        if peers is not None:
+            self.cluster_address = f"127.0.0.1:{free_port()}"
+            cluster = [f"--cluster.listen-address={self.cluster_address}"]
+            cluster += ["--cluster.advertise-address=" + self.cluster_address]
+            cluster += [f"--cluster.peer={p}" for p in peers]
         self.proc = subprocess.Popen(
             [
                 binary,
                 f"--config.file={cfg}",
                 f"--storage.path={self.dir}/data",
                 f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",
+                *cluster,
                 "--log.level=debug",
             ],
             stdout=self._log_fp,
@@ -159,6 +178,16 @@ class AlertmanagerProcess:
         if self.proc.poll() is not None:
             raise RuntimeError(f"alertmanager exited early:\n{self.read_log()}")
         return http_get(f"http://127.0.0.1:{self.port}/-/ready")[0] == 200
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def alerts(self, **filters):
+        """GET /api/v2/alerts (``filter`` matchers as label=value pairs)."""
+        query = urllib.parse.urlencode([("filter", f'{k}="{v}"') for k, v in filters.items()])
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts?{query}", timeout=5) as resp:
+            return json.loads(resp.read())
 
     def post_alerts(self, alerts):
         """POST /api/v2/alerts (what Prometheus does)."""

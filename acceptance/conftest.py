@@ -1,0 +1,248 @@
+"""The acceptance suite's world: a real st2 with the pack installed, a real
+Alertmanager in front of the pack's sensor, and an SSH target whose systemd
+is a recording shim.
+
+Which st2: the st2 kit when ``RIG`` is set (``scripts/acceptance`` builds and
+starts it), else the one ``ST2_API_URL`` and ``ST2_AUTH_TOKEN``/``ST2_API_KEY``
+name (see the README's "Acceptance suite" for what a staging st2 needs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any, Callable, Dict, List, Optional
+
+import pytest
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACK_DIR = os.path.dirname(HERE)
+sys.path[:0] = [os.path.join(HERE, "lib"), os.path.join(PACK_DIR, "tests", "lib")]
+
+from processes import AlertmanagerProcess  # noqa: E402
+from st2 import St2, wait_until  # noqa: E402
+from story import Alert, Story, new_case, stamp  # noqa: E402
+from target import Target  # noqa: E402
+
+RIG = os.environ.get("RIG")
+WEBHOOK_URL = os.environ.get("POUNDCAKE_WEBHOOK_URL", "http://127.0.0.1:9180/webhook")
+TOKEN_KEY = "poundcake_webhook_token"
+TIMINGS: List[Dict[str, Any]] = []
+FIRED_RULES: set = set()
+
+
+def base_config(target: Target) -> Dict[str, Any]:
+    """The pack config the suite runs with (``st2 pack config`` would write the same)."""
+    return {
+        "listen_host": "127.0.0.1",
+        "listen_port": int(WEBHOOK_URL.rsplit(":", 1)[1].split("/")[0]),
+        "webhook_path": "/webhook",
+        "bearer_token": "{{ st2kv.system.%s }}" % TOKEN_KEY,
+        "ssh_user": target.ssh_user,
+        "command_timeout": 30,
+        "escalation_action": "poundcake.log_escalation",
+        "runbooks": {
+            "service_unavailable": "poundcake.remediate_service_down",
+            "host_unreachable": "poundcake.remediate_host_down",
+            "run_anything": "core.local",  # mapped, but not allow-listed
+        },
+        "allowed_actions": [],
+        "allowed_services": [],
+        "restart_severities": ["critical"],
+        "journal_vacuum_size": "100M",
+        "disk_cleanup_paths": [
+            {"path": os.path.join(target.disk_dir, "main", "cleanup"), "older_than_days": 7}
+        ],
+        "host_check_port": 22,
+        "on_resolve": "let_finish",
+        "breaker_failures": 2,
+        "breaker_window_seconds": 3600,
+        "observe_mode": False,
+        "state_poll_seconds": 5,
+    }
+
+
+@pytest.fixture(scope="session")
+def st2() -> St2:
+    client = St2()
+    client.ping()
+    return client
+
+
+@pytest.fixture(scope="session")
+def target():
+    tgt = Target(
+        host=os.environ.get("ACCEPTANCE_TARGET_HOST", "localhost"),
+        ssh_user=os.environ.get("ACCEPTANCE_SSH_USER", "stanley"),
+        shim_dir=os.environ.get("ACCEPTANCE_SHIM_DIR", "/usr/local/bin"),
+        work_dir=os.environ.get("ACCEPTANCE_WORK_DIR", "/var/tmp/poundcake-acceptance"),
+    )
+    tgt.install()
+    yield tgt
+    tgt.uninstall()
+
+
+def _ready() -> bool:
+    try:
+        with urllib.request.urlopen(WEBHOOK_URL.rsplit("/", 1)[0] + "/ready", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pack(st2: St2, target: Target) -> Dict[str, Any]:
+    """The pack installed the way a user does it, configured with the token as
+    an encrypted st2kv value, its sensor serving."""
+    token = secrets.token_urlsafe(24)
+    st2.set_secret(TOKEN_KEY, token)
+    config = base_config(target)
+    if RIG:
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fp:
+            yaml.safe_dump(config, fp)
+        done = subprocess.run(
+            [os.path.join(RIG, "install-pack.sh"), PACK_DIR, fp.name],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, f"install-pack.sh failed:\n{done.stdout}\n{done.stderr}"
+    else:
+        source = os.environ.get("ACCEPTANCE_PACK_SOURCE", f"file://{PACK_DIR}")
+        result = st2.cli("run", "packs.install", f"packs={source}", "force=true", timeout=600)
+        assert result["status"] == "succeeded", result
+        st2.set_pack_config("poundcake", config)
+    wait_until(
+        _ready,
+        60,
+        f"the poundcake sensor at {WEBHOOK_URL} (if the pack was configured after the sensor "
+        "started, restart st2sensorcontainer on the st2 host)",
+    )
+    return {"token": token, "config": config}
+
+
+@pytest.fixture
+def configure(st2: St2, pack: Dict[str, Any]) -> Callable[..., None]:
+    """Change pack config keys for one test (actions read the config at each run)."""
+    changed = []
+
+    def apply(**overrides: Any) -> None:
+        changed.append(overrides)
+        st2.set_pack_config("poundcake", {**pack["config"], **overrides})
+
+    yield apply
+    if changed:
+        st2.set_pack_config("poundcake", pack["config"])
+
+
+def start_alertmanager(token: str, **kwargs: Any) -> AlertmanagerProcess:
+    return AlertmanagerProcess(
+        WEBHOOK_URL,
+        {"authorization": {"type": "Bearer", "credentials": token}},
+        group_by=("alertname", "instance", "case"),
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def alertmanager(pack: Dict[str, Any]):
+    am = start_alertmanager(pack["token"])
+    yield am
+    am.close()
+
+
+SINCE = stamp(time.time() - 5)
+
+
+class Alerting:
+    """Fire and resolve alerts through Alertmanager; read their stories from st2."""
+
+    def __init__(self, st2: St2, am: AlertmanagerProcess, target: Target) -> None:
+        self.st2 = st2
+        self.am = am
+        self.target = target
+
+    def fire(
+        self,
+        alertname: str,
+        prefix: str = "",
+        annotations: Optional[Dict[str, str]] = None,
+        starts: Optional[float] = None,
+        via: Optional[List[AlertmanagerProcess]] = None,
+        **labels: str,
+    ) -> Alert:
+        case = labels.pop("case", None) or new_case(prefix or alertname.lower())
+        all_labels = {
+            "alertname": alertname,
+            "instance": self.target.host,
+            "severity": "critical",
+            "case": case,
+            **labels,
+        }
+        alert = Alert(case, all_labels, annotations or {"summary": case}, starts or time.time())
+        for am in via or [self.am]:
+            am.post_alerts([alert.body()])
+        return alert
+
+    def resolve(self, alert: Alert, via: Optional[List[AlertmanagerProcess]] = None) -> None:
+        for am in via or [self.am]:
+            am.post_alerts([alert.body(ends=time.time())])
+
+    def story(self, alert: Alert, status: str = "firing", timeout: float = 60) -> Story:
+        story = Story(self.st2, alert, status, SINCE, timeout)
+        FIRED_RULES.update(story.rules())
+        return story
+
+
+@pytest.fixture
+def alerting(st2: St2, alertmanager: AlertmanagerProcess, target: Target) -> Alerting:
+    return Alerting(st2, alertmanager, target)
+
+
+@pytest.fixture
+def open_port():
+    """A port that accepts TCP connections on 127.0.0.1 while the test runs."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def record_timing(workflow: str, story: Story, ref: str) -> Dict[str, float]:
+    figures = story.latency(ref)
+    TIMINGS.append({"workflow": workflow, **figures})
+    return figures
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not TIMINGS:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write(
+        "alert -> remediation, seconds (from the sensor's dispatch | from the post to Alertmanager):"
+    )
+    write(f"{'workflow':34} {'start':>14} {'end':>14}")
+    for t in TIMINGS:
+        write(
+            f"{t['workflow']:34} {t['sensor_to_start']:6.1f} | {t['post_to_start']:5.1f} "
+            f"{t['sensor_to_end']:6.1f} | {t['post_to_end']:5.1f}"
+        )
+    out = os.environ.get("ACCEPTANCE_TIMINGS_FILE")
+    if out:
+        with open(out, "w") as fp:
+            json.dump(TIMINGS, fp, indent=1)

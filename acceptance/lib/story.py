@@ -1,0 +1,141 @@
+"""One alert's story: fired through Alertmanager, then read back from st2.
+
+A test fires an alert with a unique ``case`` label (so its fingerprint and
+its Alertmanager group are its own), then asks st2 what happened the way an
+operator would: the trigger instance the sensor dispatched, the rule
+enforcements, the execution tree, ``st2 trace list --trace-tag``, and the
+incident record in the datastore.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional
+
+from st2 import St2, wait_until
+
+TRIGGER = "poundcake.alert"
+
+
+def stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_time(value: str) -> float:
+    """Seconds since the epoch of st2's ``2026-11-23T19:14:11.463829Z`` (or ``+00:00``)."""
+    value = value.replace("Z", "+00:00")
+    return datetime.fromisoformat(value).timestamp()
+
+
+def new_case(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class Alert:
+    def __init__(
+        self, case: str, labels: Dict[str, str], annotations: Dict[str, str], starts: float
+    ):
+        self.case = case
+        self.labels = labels
+        self.annotations = annotations
+        self.starts = starts
+        self.posted_at = time.time()
+
+    def body(self, ends: Optional[float] = None) -> Dict[str, Any]:
+        out = {
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "startsAt": stamp(self.starts),
+            "generatorURL": "http://prometheus.acceptance/graph",
+        }
+        if ends is not None:
+            out["endsAt"] = stamp(ends)
+        return out
+
+
+class Story:
+    """What st2 recorded for one alert (firing or resolved)."""
+
+    def __init__(
+        self, st2: St2, alert: Alert, status: str, since: str, timeout: float = 60
+    ) -> None:
+        self.st2 = st2
+        self.alert = alert
+
+        def find() -> Optional[Dict[str, Any]]:
+            for ti in st2.trigger_instances(TRIGGER, since):
+                payload = ti["payload"]
+                if payload["labels"].get("case") == alert.case and payload["status"] == status:
+                    return ti
+            return None
+
+        self.trigger_instance = wait_until(
+            find, timeout, f"a {status} {TRIGGER} for case {alert.case}"
+        )
+        self.payload = self.trigger_instance["payload"]
+        self.tracking_id = self.payload["tracking_id"]
+
+    # ------------------------------------------------------ st2's records
+    def enforcements(self, count: int = 1, timeout: float = 30) -> List[Dict[str, Any]]:
+        def done():
+            found = self.st2.enforcements(self.trigger_instance["id"])
+            return (
+                found if len(found) >= count and all(e.get("execution_id") for e in found) else None
+            )
+
+        return wait_until(done, timeout, f"{count} rule enforcement(s) for {self.tracking_id}")
+
+    def rules(self) -> List[str]:
+        return sorted(e["rule"]["ref"] for e in self.enforcements())
+
+    def execution(self, timeout: float = 180) -> Dict[str, Any]:
+        """The rule's execution, once finished."""
+        (enforcement,) = self.enforcements()
+        return self.st2.wait_execution(enforcement["execution_id"], timeout)
+
+    def tree(self) -> List[Dict[str, Any]]:
+        (enforcement,) = self.enforcements()
+        return self.st2.children(enforcement["execution_id"])
+
+    def refs(self) -> List[str]:
+        return [e["action"]["ref"] for e in self.tree()]
+
+    def of(self, ref: str) -> List[Dict[str, Any]]:
+        return [e for e in self.tree() if e["action"]["ref"] == ref]
+
+    def record(self) -> Optional[Dict[str, Any]]:
+        return self.st2.record(f"poundcake.incident.{self.tracking_id}")
+
+    def resolved(self) -> Optional[Dict[str, Any]]:
+        return self.st2.record(f"poundcake.resolved.{self.tracking_id}")
+
+    def traced(self) -> Dict[str, List[str]]:
+        """``st2 trace list --trace-tag <tracking id>``: the ids of what it holds, by
+        kind (trigger instances of ``poundcake.*`` only; st2 adds an action
+        trigger per execution). The CLI shows a lone trace whole."""
+        trace = self.st2.cli("trace", "list", "--trace-tag", self.tracking_id)
+        assert isinstance(trace, dict), f"expected one trace for {self.tracking_id}: {trace}"
+        out = {
+            kind: [c["object_id"] for c in trace.get(kind, [])]
+            for kind in ("rules", "action_executions")
+        }
+        out["trigger_instances"] = [
+            c["object_id"] for c in trace["trigger_instances"] if c["ref"].startswith("poundcake.")
+        ]
+        return out
+
+    def latency(self, ref: str) -> Dict[str, float]:
+        """Seconds from the sensor's dispatch (and from the post to Alertmanager)
+        to the start and end of the remediation ``ref``."""
+        (remediation,) = self.of(ref)
+        dispatched = parse_time(self.trigger_instance["occurrence_time"])
+        started = parse_time(remediation["start_timestamp"])
+        ended = parse_time(remediation["end_timestamp"])
+        return {
+            "sensor_to_start": started - dispatched,
+            "sensor_to_end": ended - dispatched,
+            "post_to_start": started - self.alert.posted_at,
+            "post_to_end": ended - self.alert.posted_at,
+        }
