@@ -30,7 +30,8 @@ STATE = {state!r}
 name = os.path.basename(sys.argv[0])
 args = sys.argv[1:]
 with open(os.path.join(STATE, "calls.jsonl"), "a") as log:
-    log.write(json.dumps({{"tool": name, "args": args, "uid": os.getuid(), "at": time.time()}}) + "\n")
+    call = {{"tool": name, "args": args, "uid": os.getuid(), "at": time.time()}}
+    log.write(json.dumps(call) + "\n")
 if name == "journalctl":
     print("Vacuuming done, freed 0B of archived journals.")
     sys.exit(0)
@@ -57,7 +58,7 @@ if verb == "is-active":
     sys.exit(0 if now == "active" else 3)
 if verb == "restart":
     if now is None:
-        print(f"Failed to restart {{unit}}.service: Unit {{unit}}.service not found.", file=sys.stderr)
+        print(f"Failed to restart {{unit}}: Unit {{unit}}.service not found.", file=sys.stderr)
         sys.exit(5)
     try:
         with open(path + ".restart") as fp:
