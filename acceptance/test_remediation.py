@@ -29,8 +29,8 @@ def assert_traced(story, rule):
 
 
 def test_service_down_restarts_the_unit_as_root_and_verifies(alerting, target):
-    alert = alerting.fire("ServiceDown", service="svc-ok", auto_remediate="true")
     target.unit("svc-ok", "failed")
+    alert = alerting.fire("ServiceDown", service="svc-ok", auto_remediate="true")
     story = alerting.story(alert)
     assert story.rules() == ["poundcake.remediate_service_down"]
     assert story.execution()["status"] == "succeeded"
@@ -48,8 +48,8 @@ def test_service_down_restarts_the_unit_as_root_and_verifies(alerting, target):
 
 
 def test_failed_restart_escalates_with_the_reason(alerting, target):
-    alert = alerting.fire("ServiceDown", service="svc-broken", auto_remediate="true")
     target.unit("svc-broken", "failed", restart="fail")
+    alert = alerting.fire("ServiceDown", service="svc-broken", auto_remediate="true")
     story = alerting.story(alert)
     assert story.execution()["status"] == "failed"
     (message,) = escalations(story)
@@ -65,8 +65,8 @@ def test_failed_restart_escalates_with_the_reason(alerting, target):
 
 
 def test_slow_restart_is_waited_for(alerting, target):
-    alert = alerting.fire("ServiceDown", service="svc-slow", auto_remediate="true")
     target.unit("svc-slow", "failed", restart="slow:8")
+    alert = alerting.fire("ServiceDown", service="svc-slow", auto_remediate="true")
     story = alerting.story(alert)
     assert story.execution()["status"] == "succeeded"
     assert target.unit_state("svc-slow") == "active"
@@ -79,8 +79,8 @@ def test_slow_restart_is_waited_for(alerting, target):
 @pytest.mark.parametrize("alertname", ["HighCPU", "HighMemory"])
 def test_resource_alert_diagnoses_then_restarts_the_named_service(alerting, target, alertname):
     unit = f"svc-{alertname.lower()}"
-    alert = alerting.fire(alertname, service=unit, auto_remediate="true")
     target.unit(unit, "active")
+    alert = alerting.fire(alertname, service=unit, auto_remediate="true")
     story = alerting.story(alert)
     ref = f"poundcake.remediate_{alertname.lower().replace('high', 'high_')}"
     assert story.rules() == [ref]
