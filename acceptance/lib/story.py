@@ -67,7 +67,9 @@ class Story:
         def find() -> Optional[Dict[str, Any]]:
             for ti in st2.trigger_instances(TRIGGER, since):
                 payload = ti["payload"]
-                if payload["labels"].get("case") == alert.case and payload["status"] == status:
+                same = payload["labels"].get("case") == alert.case and payload["status"] == status
+                # a case may fire twice (a drifted startsAt): the firing's own startsAt decides
+                if same and abs(parse_time(payload["starts_at"]) - alert.starts) < 1:
                     return ti
             return None
 

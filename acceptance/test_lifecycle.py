@@ -1,0 +1,171 @@
+"""An incident's life in real st2: recorded, suppressed, broken, resolved, exactly once."""
+
+import time
+from datetime import datetime
+
+from conftest import start_alertmanager
+from st2 import wait_until
+from story import new_case
+from test_remediation import escalations
+
+
+def rfc3339(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_an_alert_that_did_not_opt_in_is_recorded_and_resolved(alerting, st2):
+    alert = alerting.fire("DiskFillingSlowly", mountpoint="/srv")
+    story = alerting.story(alert)
+    assert story.rules() == ["poundcake.record_alert"]
+    assert story.execution()["status"] == "succeeded"
+    assert story.record()["state"] == "recorded"
+    alerting.resolve(alert)
+    resolved = alerting.story(alert, status="resolved")
+    assert resolved.rules() == ["poundcake.resolve_incident"]
+    assert resolved.execution()["status"] == "succeeded"
+    shown = st2.run("poundcake.get_alert", fingerprint=story.payload["fingerprint"])
+    assert shown["result"]["result"]["current"]["state"] == "resolved"
+
+
+def test_a_suppression_window_stops_remediation(alerting, st2, target):
+    case = new_case("suppressed")
+    created = st2.run(
+        "poundcake.create_suppression",
+        matchers=[{"name": "case", "op": "=", "value": case}],
+        reason="acceptance: maintenance",
+        author="acceptance",
+        duration_minutes=10,
+    )
+    assert created["status"] == "succeeded", created["result"]
+    target.unit("svc-suppressed", "failed")
+    alert = alerting.fire("ServiceDown", case=case, service="svc-suppressed", auto_remediate="true")
+    story = alerting.story(alert)
+    assert story.execution()["status"] == "succeeded"
+    assert story.refs() == ["poundcake.record_alert"]
+    record = story.record()
+    assert record["state"] == "suppressed"
+    assert record["suppressed_by"]["reason"] == "acceptance: maintenance"
+    assert target.calls("svc-suppressed", alert.posted_at) == []
+
+
+def test_the_breaker_opens_after_n_failures_escalates_once_and_skips(alerting, configure, target):
+    configure(breaker_failures=2)
+    alertname = "Breaker" + new_case("b").split("-")[1]
+    target.unit("svc-breaker", "failed", restart="fail")
+    messages = []
+    for n in range(2):
+        alert = alerting.fire(
+            alertname,
+            annotations={"automation_runbook": "service_unavailable"},
+            service="svc-breaker",
+            n=str(n),
+            auto_remediate="true",
+        )
+        story = alerting.story(alert)
+        assert story.execution()["status"] == "failed"
+        messages += escalations(story)
+    assert sum("restart of svc-breaker on localhost failed" in m for m in messages) == 2
+    assert sum("circuit breaker OPEN" in m for m in messages) == 1
+    third = alerting.fire(
+        alertname,
+        annotations={"automation_runbook": "service_unavailable"},
+        service="svc-breaker",
+        n="2",
+        auto_remediate="true",
+    )
+    story = alerting.story(third)
+    assert story.execution()["status"] == "succeeded"
+    assert story.refs() == ["poundcake.record_alert"]
+    assert story.record()["state"] == "skipped"
+
+
+def _slow_remediation(alerting, st2, target, unit):
+    target.unit(unit, "failed", restart="slow:15")
+    alert = alerting.fire("ServiceDown", service=unit, auto_remediate="true")
+    story = alerting.story(alert)
+    wait_until(
+        lambda: any(e["status"] == "running" for e in story.of("core.remote_sudo")),
+        60,
+        f"the restart of {unit} to be running",
+    )
+    return alert, story
+
+
+def test_on_resolve_cancel_cancels_the_running_remediation(alerting, st2, target, configure):
+    configure(on_resolve="cancel")
+    alert, story = _slow_remediation(alerting, st2, target, "svc-cancel")
+    alerting.resolve(alert)
+    resolved = alerting.story(alert, status="resolved")
+    assert resolved.execution()["status"] == "succeeded"
+    assert story.execution()["status"] in ("canceled", "canceling")
+    shown = st2.run("poundcake.get_alert", fingerprint=story.payload["fingerprint"])
+    current = shown["result"]["result"]["current"]
+    assert current["state"] == "resolved"
+    assert current["remediation"]["outcome"] == "canceled"
+    assert [e["status"] for e in current["executions"]] == ["canceled"]
+
+
+def test_on_resolve_let_finish_lets_the_remediation_finish(alerting, st2, target):
+    alert, story = _slow_remediation(alerting, st2, target, "svc-finish")
+    alerting.resolve(alert)
+    alerting.story(alert, status="resolved").execution()
+    assert story.execution()["status"] == "succeeded"
+    assert target.unit_state("svc-finish") == "active"
+    record = story.record()
+    assert [h["state"] for h in record["history"][-2:]] == ["remediated", "resolved"]
+
+
+def test_a_resolve_with_a_drifted_starts_at_closes_the_open_incident(alerting, st2, pack):
+    """A restarted Prometheus sends a new ActiveAt, which a fresh Alertmanager
+    (here a second one, with no memory of the first firing) passes on."""
+    first = alerting.fire("QueueBacklog", queue="jobs")
+    story = alerting.story(first)
+    story.execution()
+    second_am = start_alertmanager(pack["token"])
+    try:
+        later = alerting.fire(
+            "QueueBacklog", case=first.case, queue="jobs", starts=time.time(), via=[second_am]
+        )
+        assert later.starts > first.starts
+        alerting.story(later).execution()
+        alerting.resolve(later, via=[second_am])
+        resolved = alerting.story(later, status="resolved")
+        assert resolved.tracking_id != story.tracking_id
+        assert resolved.execution()["status"] == "succeeded"
+    finally:
+        second_am.close()
+    assert story.resolved() is not None, "the first incident must be resolved too"
+    shown = st2.run("poundcake.get_alert", fingerprint=story.payload["fingerprint"])
+    found = shown["result"]["result"]
+    states = {i["tracking_id"]: i["state"] for i in [found["current"], *found["history"]]}
+    assert states[story.tracking_id] == "resolved"
+
+
+def test_an_ha_pair_and_its_resends_start_one_remediation(alerting, st2, target, pack):
+    first = start_alertmanager(pack["token"], peers=[], repeat_interval="2s")
+    second = start_alertmanager(pack["token"], peers=[first.cluster_address], repeat_interval="2s")
+    try:
+        target.unit("svc-ha", "failed", restart="slow:3")
+        alert = alerting.fire(
+            "ServiceDown", service="svc-ha", auto_remediate="true", via=[first, second]
+        )
+        story = alerting.story(alert)
+        time.sleep(10)  # re-sends: repeat_interval 2 s, from both
+        alerting.fire(
+            "ServiceDown",
+            case=alert.case,
+            service="svc-ha",
+            auto_remediate="true",
+            starts=alert.starts,
+            via=[first, second],
+        )
+        time.sleep(5)
+    finally:
+        first.close()
+        second.close()
+    story.execution()
+    restarts = [c for c in target.calls("svc-ha", alert.posted_at) if c["args"][0] == "restart"]
+    assert len(restarts) == 1
+    remediations = st2.executions("poundcake.remediate_service_down", limit=50)
+    mine = [e for e in remediations if e["parameters"].get("tracking_id") == story.tracking_id]
+    assert len(mine) == 1
