@@ -1,0 +1,18 @@
+"""Runs last (pytest takes files in name order): every shipped rule was fired
+by a real alert through Alertmanager in this session."""
+
+import glob
+import os
+
+import yaml
+from conftest import FIRED_RULES, PACK_DIR
+
+
+def test_every_shipped_rule_was_fired_by_a_real_alert():
+    shipped = {
+        "poundcake." + yaml.safe_load(open(p))["name"]
+        for p in glob.glob(os.path.join(PACK_DIR, "rules", "*.yaml"))
+    }
+    assert shipped - FIRED_RULES == set(), (
+        f"never fired in this run: {sorted(shipped - FIRED_RULES)}"
+    )
