@@ -1,5 +1,6 @@
 """What must not run: hostile labels, a dry run, an action outside the allow-list."""
 
+import json
 import os
 
 import pytest
@@ -86,3 +87,19 @@ def test_a_runbook_outside_the_allow_list_runs_nothing_and_escalates(alerting, t
     assert expected in message
     note = story.record()["history"][-1]["note"]
     assert note.startswith("no remediation ran") and note.endswith("(escalated)")
+
+
+def test_template_syntax_in_labels_is_inert(alerting, pack):
+    """st2 renders Jinja in action parameters and Orquesta evaluates YAQL and
+    Jinja in workflow input: alert text must reach neither as an expression."""
+    alert = alerting.fire(
+        "TemplateProbe",
+        annotations={"summary": "<% ctx(st2) %>"},
+        note="{{ st2kv.system.poundcake_webhook_token | decrypt_kv }}",
+    )
+    story = alerting.story(alert)
+    assert story.execution()["status"] == "succeeded"
+    record = story.record()
+    assert record["state"] == "recorded"
+    assert record["labels"]["note"] == "{ { st2kv.system.poundcake_webhook_token | decrypt_kv } }"
+    assert pack["token"] not in json.dumps(record)

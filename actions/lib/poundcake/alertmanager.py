@@ -1,7 +1,8 @@
 """Parse and validate Alertmanager webhook (v4) messages.
 
 Everything in a delivery is untrusted. This module turns the raw JSON into
-immutable records whose fields have known types, and reports the first
+immutable records whose fields have known types and whose text holds no
+template expression (:mod:`poundcake.inert`), and reports the first
 offending field by its JSON path so that a sender can fix it.
 """
 
@@ -11,6 +12,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Mapping, Optional, Tuple
+
+from poundcake.inert import inert
 
 ALERT_STATUSES = ("firing", "resolved")
 # Alertmanager renders a fingerprint as 16 lowercase hex digits; allow some
@@ -172,7 +175,7 @@ def _string(doc: Mapping[str, Any], key: str, path: str, default: Optional[str] 
     value = doc.get(key, default)
     if not isinstance(value, str):
         raise PayloadError(path, "must be a string")
-    return value
+    return inert(value)
 
 
 def _string_map(value: Any, path: str) -> Dict[str, str]:
@@ -181,4 +184,4 @@ def _string_map(value: Any, path: str) -> Dict[str, str]:
     for key, item in value.items():
         if not isinstance(item, str):
             raise PayloadError(f"{path}.{key}", "must be a string")
-    return value
+    return {inert(k): inert(v) for k, v in value.items()}
