@@ -61,7 +61,7 @@ def test_every_file_developers_md_names_exists():
         text = fp.read()
     named = set(re.findall(r"`([\w./-]+\.(?:py|yaml|txt|md))`", text))
     assert len(named) > 20
-    candidates = ("", "tests", "tests/lib", "tests/st2_standin", "scripts")
+    candidates = ("", "tests", "tests/lib", "tests/st2_standin", "scripts", "acceptance")
     candidates += ("actions/lib", "actions/lib/poundcake")
     for name in named:
         if "<" in name or name.startswith("remediate_"):
