@@ -14,7 +14,7 @@ from deliveries import captured, firing_body, make_delivery, resolved_body
 from sensor_harness import TOKEN, base_config, running_sensor
 from st2_schemas import trigger_schemas, validate_trigger_payload
 from st2tests.base import BaseSensorTestCase
-from webhook_client import basic, bearer, request
+from webhook_client import basic, bearer, request, send_whole_body_then_read
 
 
 class ScriptedDispatch:
@@ -206,6 +206,21 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertIn(deep.status, (400, 413))
         self.assertEqual(still_ok.status, 200)
         self.assertEqual(len(self.get_dispatched_triggers()), 3)
+
+    def test_a_large_refused_body_still_gets_its_answer_not_a_reset(self):
+        """Alertmanager writes its whole body before reading the answer: a
+        refusal sent without reading the body must not reset the connection."""
+        big = b"{" + b" " * (10 << 20) + b"}"
+        with running_sensor(self, max_body_bytes=5 << 20) as sensor:
+            port = sensor.server.address[1]
+            answers = {
+                413: send_whole_body_then_read(port, big, bearer(TOKEN)),
+                401: send_whole_body_then_read(port, big, {"Content-Type": "application/json"}),
+            }
+            still_ok = self.post(sensor, firing_body())
+        for status, head in answers.items():
+            self.assertTrue(head.startswith(f"HTTP/1.0 {status} ".encode()), head[:80])
+        self.assertEqual(still_ok.status, 200)
 
     def test_health_ready_and_metrics(self):
         with running_sensor(self) as sensor:

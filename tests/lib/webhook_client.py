@@ -48,3 +48,23 @@ def insecure_tls():
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def send_whole_body_then_read(port, body, headers, host="127.0.0.1", timeout=30):
+    """POST the way Go's client does: the whole body first, then read the
+    answer. Returns what came back (b"" when the connection was reset)."""
+    import socket
+
+    head = f"POST /webhook HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            sock.sendall(head.encode() + body)
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        except ConnectionResetError:
+            return b""

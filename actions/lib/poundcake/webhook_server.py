@@ -107,6 +107,10 @@ class WebhookServer:
                 self._idle.notify_all()
 
 
+# At most this much of an unread body is drained so its answer arrives (see _drain).
+_DRAIN_LIMIT = 64 << 20
+
+
 class _HTTPServer(socketserver.ThreadingMixIn, HTTPServer):
     daemon_threads = True
     block_on_close = False  # WebhookServer.close drains with a bounded grace
@@ -206,13 +210,36 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.owner.metrics.request_duration.observe(time.monotonic() - started)
         self._send(status, doc, request_id=request_id)
+        self._drain()
 
     do_PUT = do_DELETE = do_PATCH = do_HEAD = lambda self: self._not_here(  # noqa: E731
         self.path.split("?", 1)[0]
     )
 
+    def _drain(self) -> None:
+        """Read and drop a body that was answered unread (401, 411, 413, 415).
+
+        Closing a socket with unread data in it sends a reset, and a client
+        still writing its body (Alertmanager's does) then sees "connection
+        reset" instead of the answer, and retries. Bounded by
+        ``_DRAIN_LIMIT`` bytes and the read timeout: beyond that the
+        connection is closed as it is.
+        """
+        left = min(getattr(self, "_unread", 0), _DRAIN_LIMIT)
+        deadline = time.monotonic() + self.owner.settings.request_read_timeout_seconds
+        try:
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass  # the client gave up; nothing left to protect
+
     def _webhook(self, request_id: str) -> Tuple[int, Dict[str, Any]]:
         settings = self.owner.settings
+        declared = self.headers.get("Content-Length", "")
+        self._unread = int(declared) if declared.isdigit() else 0
         if not self.owner.auth.allows(self.headers.get("Authorization")):
             self._extra_headers = {"WWW-Authenticate": self.owner.auth.challenge}
             return 401, error_document(request_id, "missing or wrong credentials")
@@ -237,6 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "lower max_alerts in the Alertmanager receiver or raise max_body_bytes",
             )
         body = self.rfile.read(length)
+        self._unread = 0
         if len(body) != length:
             return 400, error_document(request_id, "body ended before Content-Length bytes")
         return self.owner.app(body, request_id)
