@@ -33,4 +33,4 @@ class CreateSuppression(PoundCakeAction):
             return self.fail(f"suppression not created: {exc}")
         ttl = int(end - now) + 3600
         store.put(SUPPRESSION + suppression.id, suppression.to_dict(), ttl=ttl)
-        return True, suppression.to_dict()
+        return True, suppression.view(now)

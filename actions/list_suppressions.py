@@ -1,5 +1,5 @@
 from poundcake.action import PoundCakeAction, Result
-from poundcake.state_store import SUPPRESSION, iso
+from poundcake.state_store import SUPPRESSION
 from poundcake.suppressions import Suppression
 
 
@@ -12,8 +12,5 @@ class ListSuppressions(PoundCakeAction):
             window = Suppression.from_dict(doc)
             if window.ends_at <= now and not include_expired:
                 continue
-            shown = dict(doc, active=window.active(now))
-            for key in ("starts_at", "ends_at", "created_at"):
-                shown[key] = iso(doc[key])
-            out.append(shown)
+            out.append(window.view(now))
         return True, sorted(out, key=lambda d: d["starts_at"])

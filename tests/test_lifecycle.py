@@ -186,20 +186,23 @@ def test_suppressed_alert_is_recorded_with_its_window_and_not_remediated():
     assert run.calls_to("poundcake.remediate") == []
     rec = record(datastore, payload["tracking_id"])
     assert rec["state"] == "suppressed"
+    # one name for the id everywhere: create, list, delete and the record
+    assert window["suppression_id"] and window["starts_at"].endswith("Z")
+    assert window["ends_at"].endswith("Z") and window["created_at"].endswith("Z")
     assert rec["suppressed_by"] == {
-        "id": window["id"],
+        "suppression_id": window["suppression_id"],
         "author": "alice",
         "reason": "nginx upgrade",
     }
     ok, listed = run_python_action("list_suppressions", {}, datastore=datastore)
-    assert [w["id"] for w in listed] == [window["id"]] and listed[0]["active"] is True
+    assert listed == [window]
     ok, _ = run_python_action(
-        "delete_suppression", {"suppression_id": window["id"]}, datastore=datastore
+        "delete_suppression", {"suppression_id": window["suppression_id"]}, datastore=datastore
     )
     assert ok
     assert run_python_action("list_suppressions", {}, datastore=datastore) == (True, [])
     ok, result = run_python_action(
-        "delete_suppression", {"suppression_id": window["id"]}, datastore=datastore
+        "delete_suppression", {"suppression_id": window["suppression_id"]}, datastore=datastore
     )
     assert not ok and "no suppression" in result["error"]
 

@@ -108,7 +108,7 @@ def apply(
     window = decision.suppressed_by
     if window is not None:
         record["suppressed_by"] = {
-            "id": window.id,
+            "suppression_id": window.id,
             "author": window.author,
             "reason": window.reason,
         }

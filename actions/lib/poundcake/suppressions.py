@@ -12,6 +12,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from poundcake.state_store import iso
+
 OPERATORS = ("=", "!=", "=~", "!~", "exists", "not_exists")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -59,6 +61,16 @@ class Suppression:
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+    def view(self, now: float) -> Dict[str, Any]:
+        """What the suppression actions show: RFC 3339 times, and the id under
+        the name ``delete_suppression`` takes it by (``suppression_id``)."""
+        shown = self.to_dict()
+        shown["suppression_id"] = shown.pop("id")
+        for key in ("starts_at", "ends_at", "created_at"):
+            shown[key] = iso(shown[key])
+        shown["active"] = self.active(now)
+        return shown
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Suppression:
