@@ -44,8 +44,13 @@ def test_a_suppression_window_stops_remediation(alerting, st2, target):
     assert story.refs() == ["poundcake.record_alert"]
     record = story.record()
     assert record["state"] == "suppressed"
-    assert record["suppressed_by"]["reason"] == "acceptance: maintenance"
+    window = created["result"]["result"]
+    assert record["suppressed_by"]["suppression_id"] == window["suppression_id"]
     assert target.calls("svc-suppressed", alert.posted_at) == []
+    listed = st2.run("poundcake.list_suppressions")["result"]["result"]
+    assert window in listed and window["ends_at"].endswith("Z")
+    deleted = st2.run("poundcake.delete_suppression", suppression_id=window["suppression_id"])
+    assert deleted["status"] == "succeeded", deleted["result"]
 
 
 def test_the_breaker_opens_after_n_failures_escalates_once_and_skips(alerting, configure, target):
