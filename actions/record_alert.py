@@ -48,7 +48,7 @@ class RecordAlert(PoundCakeAction):
                 remediation = resolve(workflow, runbook, self.config_dict())
             except RoutingError as exc:
                 failure = f"no remediation run: {exc}"
-        apply(record, decision, execution_id, now, dry_run)
+        apply(record, decision, execution_id, now, dry_run, remediation)
         store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
         return True, {

@@ -20,6 +20,7 @@ if _LIB not in sys.path:
 
 from st2reactor.sensor.base import Sensor  # noqa: E402
 
+from poundcake.board import Board  # noqa: E402
 from poundcake.dedup import DedupCache  # noqa: E402
 from poundcake.ingest import AlertIngestor  # noqa: E402
 from poundcake.metrics import SensorMetrics  # noqa: E402
@@ -66,8 +67,9 @@ class AlertmanagerWebhookSensor(Sensor):
             dispatch_groups=settings.dispatch_alert_group,
             timeout=settings.dispatch_timeout_seconds,
         )
+        board = Board(settings.st2_web_url) if settings.board_enabled else None
         try:
-            self._server = WebhookServer(settings, ingestor.respond, metrics, self._log)
+            self._server = WebhookServer(settings, ingestor.respond, metrics, self._log, board)
         except OSError as exc:  # ssl.SSLError is one too
             # st2 respawns a crashed sensor only twice: say plainly why it died.
             self._log.error(
@@ -85,6 +87,7 @@ class AlertmanagerWebhookSensor(Sensor):
             settings.state_poll_seconds,
             settings.incident_ttl_seconds,
             self._log,
+            board,
         )
 
     def run(self) -> None:

@@ -48,11 +48,32 @@ class Authenticator:
             offered = value.encode() if scheme == "bearer" else b""
             token_ok = hmac.compare_digest(offered, self._token) and scheme == "bearer"
         if self._user:
-            user, password = _basic(value) if scheme == "basic" else (b"", b"")
-            user_ok = hmac.compare_digest(user, self._user)
-            password_ok = hmac.compare_digest(password, self._password)
-            basic_ok = user_ok and password_ok and scheme == "basic"
+            basic_ok = basic_matches(authorization, self._user, self._password)
         return token_ok or basic_ok
+
+
+class BoardAuth:
+    """Basic auth for the incident board (a browser can send nothing else)."""
+
+    challenge = f'Basic realm="{REALM} board", charset="UTF-8"'
+
+    def __init__(self, settings: WebhookSettings) -> None:
+        self._user = _bytes(settings.board_username)
+        self._password = _bytes(settings.board_password)
+
+    def allows(self, authorization: Optional[str]) -> bool:
+        return bool(self._user) and basic_matches(authorization, self._user, self._password)
+
+
+def basic_matches(authorization: Optional[str], user: bytes, password: bytes) -> bool:
+    """Constant-time check of a ``Basic`` header against one user and password."""
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    offered_user, offered_password = (
+        _basic(value.strip()) if scheme.lower() == "basic" else (b"", b"")
+    )
+    user_ok = hmac.compare_digest(offered_user, user)
+    password_ok = hmac.compare_digest(offered_password, password)
+    return user_ok and password_ok and scheme.lower() == "basic"
 
 
 def _basic(value: str) -> tuple[bytes, bytes]:

@@ -98,8 +98,10 @@ def apply(
     execution_id: str,
     now: float,
     dry_run: bool = False,
+    workflow: str = "",
 ) -> Dict[str, Any]:
-    """Record ``decision`` (duplicates too: the history says why nothing ran)."""
+    """Record ``decision`` (duplicates too: the history says why nothing ran);
+    ``workflow`` is the remediation chosen, when one starts."""
     note = decision.note + (
         " (dry run: nothing will be changed)" if decision.remediate and dry_run else ""
     )
@@ -118,6 +120,7 @@ def apply(
             "started_at": iso(now),
             "started_at_ts": now,
             "dry_run": dry_run,
+            "workflow": workflow,
         }
         record["executions"].append(
             {"id": execution_id, "started_at": iso(now), "status": "running"}

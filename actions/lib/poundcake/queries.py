@@ -77,7 +77,11 @@ def list_alerts(
 
 
 def alert_stats(store: StateStore) -> Dict[str, Any]:
-    shown = incidents(store)
+    return stats(incidents(store))
+
+
+def stats(shown: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Counts of incidents (as :func:`incidents` shows them) by state and severity."""
     return {
         "total": len(shown),
         "by_status": dict(Counter(d["state"] for d in shown)),

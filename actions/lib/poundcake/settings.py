@@ -38,6 +38,13 @@ class WebhookSettings:
     dispatch_alert_group: bool = False
     state_poll_seconds: int = 30
     incident_ttl_seconds: int = LIFECYCLE_DEFAULTS["incident_ttl_seconds"][0]
+    board_username: Optional[str] = None
+    board_password: Optional[str] = None
+    st2_web_url: str = ""
+
+    @property
+    def board_enabled(self) -> bool:
+        return bool(self.board_username)
 
     @property
     def has_credentials(self) -> bool:
@@ -69,6 +76,9 @@ _STRINGS = (
     "basic_auth_password",
     "tls_cert_file",
     "tls_key_file",
+    "board_username",
+    "board_password",
+    "st2_web_url",
 )
 _BOOLS = ("allow_unauthenticated", "dispatch_alert_group")
 
@@ -119,6 +129,10 @@ def _check_consistency(s: WebhookSettings) -> None:
             "http_config), or set allow_unauthenticated: true to accept anyone who can "
             "reach the port"
         )
+    if bool(s.board_username) != bool(s.board_password):
+        raise ConfigError("config board_username and board_password must be set together")
+    if s.st2_web_url and not s.st2_web_url.startswith(("http://", "https://")):
+        raise ConfigError("config st2_web_url must start with http:// or https://")
     if bool(s.tls_cert_file) != bool(s.tls_key_file):
         raise ConfigError("config tls_cert_file and tls_key_file must be set together")
     for key in ("tls_cert_file", "tls_key_file"):

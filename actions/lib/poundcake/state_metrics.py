@@ -18,12 +18,14 @@ ago.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from poundcake.board import Board
 from poundcake.queries import incidents, purge_resolved, resolves
-from poundcake.state_store import BREAKER_OPEN, StateStore
+from poundcake.state_store import BREAKER_OPEN, SUPPRESSION, StateStore
+from poundcake.suppressions import Suppression
 
 _DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -67,8 +69,8 @@ class RemediationMetrics:
         )
         self._seen: Optional[Dict[str, str]] = None  # tracking_id -> finished_at
 
-    def refresh(self, store: StateStore, ttl: Optional[float] = None) -> None:
-        """Read the records once and update every metric."""
+    def refresh(self, store: StateStore, ttl: Optional[float] = None) -> List[Dict[str, Any]]:
+        """Read the records once, update every metric, return the incidents read."""
         resolved = resolves(store)
         if ttl is not None:
             # Purged incidents drop out of the incident read below, so the
@@ -91,15 +93,24 @@ class RemediationMetrics:
         self.active.set(sum(1 for d in shown if d["state"] == "remediating"))
         self.suppressed.set(sum(1 for d in shown if d["state"] == "suppressed"))
         self.breakers_open.set(sum(1 for _ in store.scan(BREAKER_OPEN)))
+        return shown
 
 
 class StatePoller:
-    """Calls :meth:`RemediationMetrics.refresh` every ``interval`` seconds."""
+    """Calls :meth:`RemediationMetrics.refresh` every ``interval`` seconds and
+    hands what it read to the incident board, when there is one."""
 
     def __init__(
-        self, metrics: RemediationMetrics, store: StateStore, interval: float, ttl: float, log: Any
+        self,
+        metrics: RemediationMetrics,
+        store: StateStore,
+        interval: float,
+        ttl: float,
+        log: Any,
+        board: Optional[Board] = None,
     ) -> None:
         self._metrics = metrics
+        self._board = board
         self._store = store
         self._interval = interval
         self._ttl = ttl
@@ -114,10 +125,17 @@ class StatePoller:
     def stop(self) -> None:
         self._stop.set()
 
+    def poll_once(self) -> None:
+        shown = self._metrics.refresh(self._store, self._ttl)
+        if self._board is not None:
+            now = self._store.clock()
+            windows = [Suppression.from_dict(d).view(now) for d in self._store.records(SUPPRESSION)]
+            self._board.update(shown, windows, self._store.records(BREAKER_OPEN), now)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self._metrics.refresh(self._store, self._ttl)
+                self.poll_once()
             except Exception as exc:  # st2api down, a bad record: keep serving
                 self._metrics.poll_errors.inc()
                 self._log.warning(

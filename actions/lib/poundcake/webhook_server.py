@@ -21,7 +21,9 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from poundcake.http_auth import Authenticator
+from poundcake import board as board_page
+from poundcake.board import Board
+from poundcake.http_auth import Authenticator, BoardAuth
 from poundcake.metrics import SensorMetrics
 from poundcake.settings import WebhookSettings
 from poundcake.tracking import new_request_id
@@ -39,12 +41,15 @@ class WebhookServer:
         app: WebhookApp,
         metrics: SensorMetrics,
         logger: Any,
+        board: Optional[Board] = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.log = logger
         self.app = app
         self.auth = Authenticator(settings)
+        self.board = board if settings.board_enabled else None
+        self.board_auth = BoardAuth(settings)
         self._stop = threading.Event()
         self._loop_done = threading.Event()
         self._inflight = 0
@@ -191,8 +196,32 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/metrics":
             metrics = self.owner.metrics
             self._send_raw(200, metrics.render(), metrics.content_type, count=False)
+        elif path == "/ui" or path.startswith("/ui/"):
+            self._board(path)
         else:
             self._not_here(path)
+
+    def _board(self, path: str) -> None:
+        """The read-only incident board (see :mod:`poundcake.board`), behind basic auth."""
+        board = self.owner.board
+        if board is None:
+            doc = {"error": "the incident board is off: set board_username and board_password"}
+            self._send(404, doc, count=False)
+            return
+        if not self.owner.board_auth.allows(self.headers.get("Authorization")):
+            self._extra_headers = {"WWW-Authenticate": BoardAuth.challenge}
+            self._send(401, {"error": "the incident board needs its credentials"}, count=False)
+            return
+        headers = dict(board_page.HEADERS)
+        if path == "/ui/state.json":
+            body = json.dumps(board.snapshot(), separators=(",", ":")).encode()
+            self._send_raw(200, body, "application/json", headers, count=False)
+            return
+        found = board_page.asset("board.html" if path in ("/ui", "/ui/") else path[4:])
+        if found is None:
+            self._send(404, {"error": f"no such path {path}"}, count=False)
+            return
+        self._send_raw(200, found[0], found[1], headers, count=False)
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -270,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.owner.app(body, request_id)
 
     def _not_here(self, path: str) -> None:
-        allowed = {"/health": "GET", "/ready": "GET", "/metrics": "GET"}
+        allowed = {"/health": "GET", "/ready": "GET", "/metrics": "GET", "/ui": "GET"}
         allowed[self.owner.settings.webhook_path] = "POST"
         if path in allowed:
             self._extra_headers = {"Allow": allowed[path]}
