@@ -35,6 +35,7 @@ from target import Target  # noqa: E402
 RIG = os.environ.get("RIG")
 WEBHOOK_URL = os.environ.get("POUNDCAKE_WEBHOOK_URL", "http://127.0.0.1:9180/webhook")
 TOKEN_KEY = "poundcake_webhook_token"
+BOARD_KEY = "poundcake_board_password"
 SHIPPED_ALERTNAMES = ("ServiceDown", "HighCPU", "HighMemory", "DiskSpaceLow", "HostDown")
 TIMINGS: List[Dict[str, Any]] = []
 FIRED_RULES: set = set()
@@ -68,6 +69,9 @@ def base_config(target: Target) -> Dict[str, Any]:
         "breaker_window_seconds": 3600,
         "observe_mode": False,
         "state_poll_seconds": 5,
+        "board_username": "sre",
+        "board_password": "{{ st2kv.system." + BOARD_KEY + " }}",
+        "st2_web_url": "https://st2.acceptance.test",
     }
 
 
@@ -105,6 +109,8 @@ def pack(st2: St2, target: Target) -> Dict[str, Any]:
     an encrypted st2kv value, its sensor serving."""
     token = secrets.token_urlsafe(24)
     st2.set_secret(TOKEN_KEY, token)
+    board_password = secrets.token_urlsafe(12)
+    st2.set_secret(BOARD_KEY, board_password)
     config = base_config(target)
     if RIG:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fp:
@@ -128,7 +134,7 @@ def pack(st2: St2, target: Target) -> Dict[str, Any]:
         f"the poundcake sensor at {WEBHOOK_URL} (if the pack was configured after the sensor "
         "started, restart st2sensorcontainer on the st2 host)",
     )
-    return {"token": token, "config": config}
+    return {"token": token, "board_password": board_password, "config": config}
 
 
 @pytest.fixture

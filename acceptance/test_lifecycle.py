@@ -174,3 +174,34 @@ def test_an_ha_pair_and_its_resends_start_one_remediation(alerting, st2, target,
     remediations = st2.executions("poundcake.remediate_service_down", limit=50)
     mine = [e for e in remediations if e["parameters"].get("tracking_id") == story.tracking_id]
     assert len(mine) == 1
+
+
+def test_the_board_shows_this_sessions_incidents_with_st2_links(alerting, pack):
+    """The board in the real sensor, from the real datastore: its own
+    credentials (an encrypted st2kv value), and what the records say."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    from conftest import WEBHOOK_URL
+
+    alert = alerting.fire("BoardProbe", queue="board")
+    story = alerting.story(alert)
+    story.execution()
+    url = WEBHOOK_URL.rsplit("/", 1)[0] + "/ui/state.json"
+    secret = base64.b64encode(f"sre:{pack['board_password']}".encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {secret}"})
+
+    def shown():
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            state = json.loads(answer.read())
+        return [i for i in state["incidents"] if i["tracking_id"] == story.tracking_id]
+
+    (incident,) = wait_until(shown, 30, "the board to show the incident")
+    assert incident["state"] == "recorded"
+    try:
+        urllib.request.urlopen(url, timeout=10)
+        raise AssertionError("the board answered without credentials")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 401
