@@ -38,7 +38,6 @@ TOKEN_KEY = "poundcake_webhook_token"
 BOARD_KEY = "poundcake_board_password"
 SHIPPED_ALERTNAMES = ("ServiceDown", "HighCPU", "HighMemory", "DiskSpaceLow", "HostDown")
 TIMINGS: List[Dict[str, Any]] = []
-FIRED_RULES: set = set()
 
 
 def base_config(target: Target) -> Dict[str, Any]:
@@ -205,9 +204,7 @@ class Alerting:
             am.post_alerts([alert.body(ends=time.time())])
 
     def story(self, alert: Alert, status: str = "firing", timeout: float = 60) -> Story:
-        story = Story(self.st2, alert, status, SINCE, timeout)
-        FIRED_RULES.update(story.rules())
-        return story
+        return Story(self.st2, alert, status, SINCE, timeout)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ import glob
 import os
 
 import yaml
-from conftest import FIRED_RULES, PACK_DIR
+from conftest import PACK_DIR
+from story import FIRED_RULES
 
 
 def test_every_shipped_rule_was_fired_by_a_real_alert():

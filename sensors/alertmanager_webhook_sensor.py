@@ -24,6 +24,7 @@ from poundcake.board import Board  # noqa: E402
 from poundcake.dedup import DedupCache  # noqa: E402
 from poundcake.ingest import AlertIngestor  # noqa: E402
 from poundcake.metrics import SensorMetrics  # noqa: E402
+from poundcake.recorder import IncidentRecorder  # noqa: E402
 from poundcake.settings import ConfigError, load_settings  # noqa: E402
 from poundcake.state_metrics import RemediationMetrics, StatePoller  # noqa: E402
 from poundcake.state_store import StateStore  # noqa: E402
@@ -58,6 +59,14 @@ class AlertmanagerWebhookSensor(Sensor):
             )
         metrics = SensorMetrics()
         self._pool = WorkerPool(settings.dispatch_concurrency)
+        store = StateStore(self.sensor_service)
+        self._recorder = IncidentRecorder(
+            store,
+            self._log,
+            settings.unresolved_ttl_seconds,
+            2 * settings.incident_ttl_seconds,
+            metrics,
+        )
         ingestor = AlertIngestor(
             dispatch=self.sensor_service.dispatch,
             pool=self._pool,
@@ -66,6 +75,7 @@ class AlertmanagerWebhookSensor(Sensor):
             logger=self._log,
             dispatch_groups=settings.dispatch_alert_group,
             timeout=settings.dispatch_timeout_seconds,
+            recorder=self._recorder,
         )
         board = Board(settings.st2_web_url) if settings.board_enabled else None
         try:
@@ -83,11 +93,12 @@ class AlertmanagerWebhookSensor(Sensor):
             raise
         self._poller = StatePoller(
             RemediationMetrics(metrics.registry),
-            StateStore(self.sensor_service),
+            store,
             settings.state_poll_seconds,
             settings.incident_ttl_seconds,
             self._log,
             board,
+            self._recorder,
         )
 
     def run(self) -> None:
@@ -104,6 +115,7 @@ class AlertmanagerWebhookSensor(Sensor):
             self._pool.size,
             self._pool.kind,
         )
+        self._recorder.start()
         self._poller.start()
         self._server.serve()
         self.cleanup()
@@ -114,6 +126,7 @@ class AlertmanagerWebhookSensor(Sensor):
         self._closed.set()
         self._poller.stop()
         self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
+        self._recorder.stop()
         self._pool.close()
         self._log.info("poundcake webhook sensor stopped")
 

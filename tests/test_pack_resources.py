@@ -20,7 +20,7 @@ from st2_schemas import trigger_schemas, validate_resource_parameters
 
 from poundcake.alertmanager import parse_delivery
 from poundcake.routing import SHIPPED_WORKFLOWS
-from poundcake.triggers import alert_fields, alert_instance
+from poundcake.triggers import alert_fields, alert_instance, opted_in
 
 # st2common/st2common/operators.py
 ST2_OPERATORS = {
@@ -109,19 +109,21 @@ def test_an_opted_in_alert_matches_exactly_one_rule():
     assert matching_rules(payload) == ["remediate_by_runbook"]
 
 
-def test_an_alert_that_did_not_opt_in_is_only_recorded():
-    payload = sample_payload()
-    payload["alertname"] = "ServiceDown"
-    assert matching_rules(payload) == ["record_alert"]
-    payload["labels"]["auto_remediate"] = "false"
-    assert matching_rules(payload) == ["record_alert"]
-
-
-def test_a_resolved_alert_only_resolves_its_incident():
-    for labels in ({}, {"auto_remediate": "true"}):
+@pytest.mark.parametrize("status", ["firing", "resolved"])
+def test_an_alert_that_did_not_opt_in_starts_no_execution(status):
+    """The sensor records it itself (poundcake.recorder): no rule may match."""
+    for labels in ({}, {"auto_remediate": "false"}):
         payload = sample_payload(**labels)
-        payload.update(alertname="ServiceDown", status="resolved")
-        assert matching_rules(payload) == ["resolve_incident"]
+        payload.update(alertname="ServiceDown", status=status)
+        assert not opted_in(payload)
+        assert matching_rules(payload) == []
+
+
+def test_a_resolved_opted_in_alert_only_resolves_its_incident():
+    payload = sample_payload(auto_remediate="true")
+    payload.update(alertname="ServiceDown", status="resolved")
+    assert opted_in(payload)
+    assert matching_rules(payload) == ["resolve_incident"]
 
 
 @pytest.mark.parametrize("path", POLICIES, ids=os.path.basename)

@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional
 from st2 import St2, wait_until
 
 TRIGGER = "poundcake.alert"
+# Every rule some story saw enforced in this session (test_zz_rules checks all fired).
+FIRED_RULES: set = set()
 
 
 def stamp(ts: float) -> str:
@@ -106,6 +108,15 @@ class Story:
 
     def of(self, ref: str) -> List[Dict[str, Any]]:
         return [e for e in self.tree() if e["action"]["ref"] == ref]
+
+    def recorded(self, timeout: float = 30) -> Dict[str, Any]:
+        """The incident record, once it exists (the sensor writes those of
+        alerts that did not opt in a moment after their trigger)."""
+        return wait_until(self.record, timeout, f"the incident record of {self.tracking_id}")
+
+    def no_execution(self) -> None:
+        """Nothing in st2 ran for this trigger instance: no rule matched it."""
+        assert self.st2.enforcements(self.trigger_instance["id"]) == []
 
     def record(self) -> Optional[Dict[str, Any]]:
         return self.st2.record(f"poundcake.incident.{self.tracking_id}")

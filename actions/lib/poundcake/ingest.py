@@ -13,12 +13,20 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from poundcake.alertmanager import Delivery, PayloadError, parse_delivery
 from poundcake.dedup import Batch, Claim, DedupCache
 from poundcake.metrics import SensorMetrics
-from poundcake.triggers import TriggerInstance, alert_fields, alert_instance, group_instance
+from poundcake.recorder import IncidentRecorder
+from poundcake.triggers import (
+    ALERT_TRIGGER,
+    TriggerInstance,
+    alert_fields,
+    alert_instance,
+    group_instance,
+    opted_in,
+)
 from poundcake.webhook_server import error_document
 from poundcake.workers import WorkerPool
 
@@ -62,6 +70,7 @@ class AlertIngestor:
         logger: Any,
         dispatch_groups: bool = False,
         timeout: float = 8.0,
+        recorder: Optional[IncidentRecorder] = None,
     ) -> None:
         self._dispatch = dispatch
         self._pool = pool
@@ -70,6 +79,7 @@ class AlertIngestor:
         self._log = logger
         self._dispatch_groups = dispatch_groups
         self._timeout = timeout
+        self._recorder = recorder
         metrics.watch_dedup(dedup)
 
     def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
@@ -120,7 +130,10 @@ class AlertIngestor:
             alerts_received=len(delivery.alerts),
             tracking_ids=list(dict.fromkeys(f["tracking_id"] for f in fields)),
         )
-        dispatched, duplicates, failed = self._dispatch_all(list(unique.values()), deadline)
+        # Remediations first: st2 schedules in arrival order, so the alerts a
+        # rule will act on go to st2 before the rest of a storm.
+        ordered = sorted(unique.values(), key=lambda i: not opted_in(i.payload))
+        dispatched, duplicates, failed = self._dispatch_all(ordered, deadline)
         result.dispatched, result.duplicates, result.failed = dispatched, duplicates, failed
         if self._dispatch_groups and result.ok:
             group = group_instance(delivery, fields, request_id, received_at)
@@ -192,6 +205,12 @@ class AlertIngestor:
             return
         self._dedup.commit(inst.dedup_key, claim)
         self._metrics.child(self._metrics.dispatched, inst.trigger).inc()
+        if (
+            self._recorder is not None
+            and inst.trigger == ALERT_TRIGGER
+            and not opted_in(inst.payload)
+        ):
+            self._recorder.submit(inst.payload)
 
 
 def _remaining(deadline: float) -> float:

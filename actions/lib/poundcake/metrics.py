@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, List, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -69,6 +69,26 @@ class SensorMetrics:
             "poundcake_webhook_payload_bytes",
             "Webhook request body sizes.",
             buckets=_SIZE_BUCKETS,
+            registry=reg,
+        )
+        self.records_written = Counter(
+            "poundcake_records_written",
+            "Incidents no rule remediates, recorded by the sensor.",
+            registry=reg,
+        )
+        self.record_failures = Counter(
+            "poundcake_record_failures",
+            "Failed writes of such records (st2api unreachable, ...).",
+            registry=reg,
+        )
+        self.records_dropped = Counter(
+            "poundcake_records_dropped",
+            "Such records not written because the record queue was full.",
+            registry=reg,
+        )
+        self.record_queue = Gauge(
+            "poundcake_record_queue",
+            "Alerts waiting for the sensor to record them.",
             registry=reg,
         )
 

@@ -38,6 +38,7 @@ class WebhookSettings:
     dispatch_alert_group: bool = False
     state_poll_seconds: int = 30
     incident_ttl_seconds: int = LIFECYCLE_DEFAULTS["incident_ttl_seconds"][0]
+    unresolved_ttl_seconds: int = LIFECYCLE_DEFAULTS["unresolved_ttl_seconds"][0]
     board_username: Optional[str] = None
     board_password: Optional[str] = None
     st2_web_url: str = ""
@@ -63,6 +64,7 @@ _INT_RANGES = {
     "dedup_max_entries": (1, 10_000_000),
     "state_poll_seconds": (0, 86400),
     "incident_ttl_seconds": (0, 10 * 365 * 86400),
+    "unresolved_ttl_seconds": (0, 10 * 365 * 86400),
 }
 _FLOAT_RANGES = {
     "request_read_timeout_seconds": (0.1, 3600.0),

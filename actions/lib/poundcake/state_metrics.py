@@ -24,8 +24,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from poundcake.board import Board
 from poundcake.queries import incidents, purge_resolved, resolves
-from poundcake.state_store import BREAKER_OPEN, SUPPRESSION, StateStore
-from poundcake.suppressions import Suppression
+from poundcake.recorder import IncidentRecorder, read_suppressions
+from poundcake.state_store import BREAKER_OPEN, StateStore
 
 _DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -98,7 +98,8 @@ class RemediationMetrics:
 
 class StatePoller:
     """Calls :meth:`RemediationMetrics.refresh` every ``interval`` seconds and
-    hands what it read to the incident board, when there is one."""
+    hands what it read to the incident board and the maintenance windows to
+    the incident recorder."""
 
     def __init__(
         self,
@@ -108,9 +109,11 @@ class StatePoller:
         ttl: float,
         log: Any,
         board: Optional[Board] = None,
+        recorder: Optional[IncidentRecorder] = None,
     ) -> None:
         self._metrics = metrics
         self._board = board
+        self._recorder = recorder
         self._store = store
         self._interval = interval
         self._ttl = ttl
@@ -127,10 +130,13 @@ class StatePoller:
 
     def poll_once(self) -> None:
         shown = self._metrics.refresh(self._store, self._ttl)
+        windows = read_suppressions(self._store)
+        if self._recorder is not None:
+            self._recorder.set_suppressions(windows)
         if self._board is not None:
             now = self._store.clock()
-            windows = [Suppression.from_dict(d).view(now) for d in self._store.records(SUPPRESSION)]
-            self._board.update(shown, windows, self._store.records(BREAKER_OPEN), now)
+            views = [w.view(now) for w in windows]
+            self._board.update(shown, views, self._store.records(BREAKER_OPEN), now)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -16,6 +16,9 @@ from poundcake.alertmanager import Alert, Delivery
 from poundcake.tracking import incident_id
 
 PACK = "poundcake"
+# The label an alert carries to ask for remediation: the shipped rules act
+# only on alerts with auto_remediate="true"; the sensor records the others.
+OPT_IN_LABEL = "auto_remediate"
 ALERT_TRIGGER = f"{PACK}.alert"
 GROUP_TRIGGER = f"{PACK}.alert_group"
 
@@ -28,6 +31,12 @@ class TriggerInstance:
     payload: Dict[str, Any]
     trace_tag: str
     dedup_key: str
+
+
+def opted_in(payload: Dict[str, Any]) -> bool:
+    """Whether a ``poundcake.alert`` payload is for the rules (remediation) or
+    for the sensor's own recorder (no execution)."""
+    return payload["labels"].get(OPT_IN_LABEL) == "true"
 
 
 def alert_fields(alert: Alert) -> Dict[str, Any]:

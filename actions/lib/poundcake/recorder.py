@@ -1,0 +1,135 @@
+"""Incidents that no rule remediates, recorded by the sensor itself.
+
+An alert that did not opt in (``labels.auto_remediate != "true"``, see
+:func:`poundcake.triggers.opted_in`) still gets its trigger instance in st2
+and its incident record in the datastore, but no execution: st2 schedules
+executions in arrival order and each costs it real time, so a storm of noise
+would otherwise queue every remediation behind it. After its trigger is
+dispatched (the 200 to Alertmanager never waits for this), the alert joins a
+bounded queue; ``workers`` writers record it (one read and one write of its
+incident key; a resolve closes the fingerprint's open incidents).
+
+One writer per key still holds: these incidents are never remediated, so
+``process_alert`` never writes them. What a sensor crash costs: the alerts
+still queued (at most ``max_queue``; normally the last second of a storm).
+Their trigger instances are in st2 already (``st2 trigger-instance list
+--trigger=poundcake.alert``); only the datastore record is missing.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Dict, List, Mapping
+
+from poundcake.incidents import apply, decide, observe
+from poundcake.resolution import close_incidents
+from poundcake.state_store import INCIDENT, SUPPRESSION, StateStore
+from poundcake.suppressions import Suppression
+
+_STOP = object()
+
+
+class IncidentRecorder:
+    def __init__(
+        self,
+        store: StateStore,
+        log: Any,
+        unresolved_ttl: int,
+        resolved_keep: int,
+        metrics: Any,
+        workers: int = 8,
+        max_queue: int = 100_000,
+    ) -> None:
+        self._store = store
+        self._log = log
+        self._unresolved_ttl = unresolved_ttl
+        self._resolved_keep = resolved_keep
+        self._metrics = metrics
+        self._workers = workers
+        self._queue: queue.Queue[Any] = queue.Queue(max_queue)
+        self._suppressions: List[Suppression] = []
+        self._lock = threading.Lock()  # one record at a time per fingerprint is enough: a
+        self._busy: Dict[str, threading.Event] = {}  # resolve must not pass its firing
+
+    def start(self) -> None:
+        """Start the writers (green threads under st2's eventlet patching)."""
+        for i in range(self._workers):
+            name = f"poundcake-recorder-{i}"
+            threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def stop(self) -> None:
+        for _ in range(self._workers):
+            try:
+                self._queue.put_nowait(_STOP)
+            except queue.Full:
+                break
+
+    def submit(self, payload: Mapping[str, Any]) -> bool:
+        """Queue an alert's payload for recording; False (counted, logged) when full."""
+        try:
+            self._queue.put_nowait(payload)
+        except queue.Full:
+            self._metrics.records_dropped.inc()
+            self._log.warning(
+                "record queue full: incident %s not recorded (its trigger instance is in st2)",
+                payload["tracking_id"],
+            )
+            return False
+        self._metrics.record_queue.set(self._queue.qsize())
+        return True
+
+    @property
+    def pending(self) -> int:
+        """Alerts queued or being written."""
+        return self._queue.qsize() + len(self._busy)
+
+    def set_suppressions(self, windows: List[Suppression]) -> None:
+        """The maintenance windows the state poll read last (decide() records them)."""
+        self._suppressions = windows
+
+    def _work(self) -> None:
+        while True:
+            payload = self._queue.get()
+            if payload is _STOP:
+                return
+            self._metrics.record_queue.set(self._queue.qsize())
+            fingerprint = payload["fingerprint"]
+            with self._lock:
+                earlier = self._busy.get(fingerprint)
+                mine = self._busy[fingerprint] = threading.Event()
+            if earlier is not None:
+                earlier.wait(30)  # a resolve waits for its firing's write
+            try:
+                self.record(payload)
+                self._metrics.records_written.inc()
+            except Exception as exc:  # st2api down, a bad record: keep serving
+                self._metrics.record_failures.inc()
+                self._log.warning(
+                    "recording incident %s failed: %s: %s",
+                    payload["tracking_id"],
+                    type(exc).__name__,
+                    exc,
+                )
+            finally:
+                mine.set()
+                with self._lock:
+                    if self._busy.get(fingerprint) is mine:
+                        del self._busy[fingerprint]
+
+    def record(self, payload: Mapping[str, Any]) -> None:
+        """Record one delivery of an alert that no rule remediates."""
+        store = self._store
+        if payload["status"] == "resolved":
+            close_incidents(store, payload, "let_finish", self._resolved_keep)
+            return
+        now = store.clock()
+        key = INCIDENT + payload["tracking_id"]
+        record = observe(store.get(key), payload, now)
+        decision = decide(record, None, False, self._suppressions, False, now)
+        apply(record, decision, "", now)
+        store.put(key, record, ttl=self._unresolved_ttl)
+
+
+def read_suppressions(store: StateStore) -> List[Suppression]:
+    return [Suppression.from_dict(d) for d in store.records(SUPPRESSION)]

@@ -1,0 +1,194 @@
+"""Alert storms on a real st2: what noise costs and what it does to remediation.
+
+Run against a st2 with the pack installed and configured by the acceptance
+suite's conftest (``bash scripts/acceptance -k bench`` does exactly that, on
+the st2 kit, and runs this as its last step), or by hand on a kit:
+
+    . $RIG/cli-env.sh && RIG=$RIG .venv/bin/python bench/bench_st2.py
+
+Prints: st2 executions per alert that no rule remediates; the time until
+every incident of a 50-, 500- and 1,000-alert storm is queryable; the start
+latency of a ServiceDown remediation alone, behind 60 and 1,000 noise alerts
+in the same delivery, and behind 60 delivered just before; and the cost of
+the sensor's state poll and of list_alerts/get_alert with the records stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+import uuid
+from typing import Any, Dict, List
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACK_DIR = os.path.dirname(HERE)
+sys.path[:0] = [os.path.join(PACK_DIR, "acceptance", "lib"), os.path.join(PACK_DIR, "tests", "lib")]
+
+from st2 import St2, wait_until  # noqa: E402
+from story import parse_time, stamp  # noqa: E402
+
+WEBHOOK_URL = os.environ.get("POUNDCAKE_WEBHOOK_URL", "http://127.0.0.1:9180/webhook")
+
+
+def delivery(alerts: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """A v4 webhook body, as Alertmanager 0.25 sends it."""
+    return {
+        "receiver": "poundcake",
+        "status": "firing",
+        "alerts": alerts,
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.bench",
+        "version": "4",
+        "groupKey": '{}:{bench="' + uuid.uuid4().hex + '"}',
+        "truncatedAlerts": 0,
+    }
+
+
+def alert(alertname: str, run: str, i: int, **labels: str) -> Dict[str, Any]:
+    return {
+        "status": "firing",
+        "labels": {"alertname": alertname, "instance": f"noise-{i}", "run": run, **labels},
+        "annotations": {"summary": "bench"},
+        "startsAt": stamp(time.time()),
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.bench/graph",
+        "fingerprint": uuid.uuid4().hex[:16],
+    }
+
+
+def post(token: str, body: Dict[str, Any]) -> Dict[str, Any]:
+    request = urllib.request.Request(
+        WEBHOOK_URL,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+def executions_since(st2: St2, since: str) -> int:
+    return len(st2.get("executions", timestamp_gt=since, limit=1000, include_attributes="id"))
+
+
+def all_recorded(st2: St2, tracking_ids: List[str]) -> bool:
+    wanted = set(tracking_ids)
+    seen = set()
+    offset = 0
+    while True:
+        page = st2.get("keys", prefix="poundcake.incident.", limit=100, offset=offset)
+        seen.update(k["name"][len("poundcake.incident.") :] for k in page)
+        if len(page) < 100:
+            return wanted <= seen
+        offset += 100
+
+
+def storm(st2: St2, token: str, size: int) -> Dict[str, float]:
+    run = uuid.uuid4().hex[:8]
+    since = stamp(time.time() - 1)
+    started = time.time()
+    answer = post(token, delivery([alert("BenchNoise", run, i) for i in range(size)]))
+    answered = time.time() - started
+    wait_until(lambda: all_recorded(st2, answer["tracking_ids"]), 600, f"{size} records", 1)
+    drained = time.time() - started
+    time.sleep(3)  # let st2 start anything a rule would start
+    return {
+        "answer_s": answered,
+        "queryable_s": drained,
+        "executions_per_alert": executions_since(st2, since) / size,
+    }
+
+
+def remediation_start(st2: St2, token: str, noise_same: int, noise_before: int, target) -> float:
+    run = uuid.uuid4().hex[:8]
+    unit = f"bench-{run}"
+    target.unit(unit, "failed")
+    if noise_before:
+        post(token, delivery([alert("BenchNoise", run, i) for i in range(noise_before)]))
+    alerts = [alert("BenchNoise", run, i) for i in range(noise_same)]
+    alerts.append(
+        alert("ServiceDown", run, 0, instance="localhost", service=unit, auto_remediate="true")
+    )
+    posted = time.time()
+    answer = post(token, delivery(alerts))
+    tracking_id = answer["tracking_ids"][-1]
+
+    def started():
+        for e in st2.executions("poundcake.remediate_service_down", limit=20):
+            if e["parameters"].get("tracking_id") == tracking_id and e.get("start_timestamp"):
+                return e
+        return None
+
+    execution = wait_until(started, 600, "the remediation to start", 0.5)
+    st2.wait_execution(execution["id"], 120)
+    return parse_time(execution["start_timestamp"]) - posted
+
+
+def query_costs(st2: St2) -> Dict[str, float]:
+    """One poll's read of the incident records (what the sensor does every
+    state_poll_seconds) and the two query actions, with what is stored now."""
+    started = time.time()
+    calls = offset = 0
+    while True:
+        page = st2.get("keys", prefix="poundcake.incident.", limit=100, offset=offset)
+        calls += 1
+        if len(page) < 100:
+            break
+        offset += 100
+    poll = time.time() - started
+    listed = st2.run("poundcake.list_alerts", limit=50)
+    got = st2.run("poundcake.get_alert", fingerprint=page[0]["name"].split(".")[2].split("-")[0])
+    duration = lambda e: parse_time(e["end_timestamp"]) - parse_time(e["start_timestamp"])  # noqa: E731
+    return {
+        "records": offset + len(page),
+        "poll_calls": calls,
+        "poll_s": poll,
+        "list_alerts_s": duration(listed),
+        "get_alert_s": duration(got),
+    }
+
+
+def main(st2: St2, token: str, target) -> Dict[str, Any]:
+    print("alert storms on real st2 (the pack's sensor, rules and workflows)")
+    out: Dict[str, Any] = {"storms": {}, "remediation_start_s": {}}
+    for size in (50, 500, 1000):
+        figures = out["storms"][size] = storm(st2, token, size)
+        print(
+            f"storm of {size:5d} unremediated alerts: answered in {figures['answer_s']:.2f} s, "
+            f"all queryable after {figures['queryable_s']:.1f} s, "
+            f"{figures['executions_per_alert']:.2f} st2 executions per alert"
+        )
+    alone = out["remediation_start_s"]["alone"] = remediation_start(st2, token, 0, 0, target)
+    print(f"remediation start alone: {alone:.1f} s after the post")
+    for same, before in ((60, 0), (0, 60), (1000, 0)):
+        latency = remediation_start(st2, token, same, before, target)
+        out["remediation_start_s"][f"same{same}_before{before}"] = latency
+        where = f"{same} noise alerts in the same delivery" if same else f"{before} just before"
+        print(f"remediation start behind {where}: {latency:.1f} s ({latency / alone:.1f}x alone)")
+    costs = out["queries"] = query_costs(st2)
+    print(
+        f"with {costs['records']} incident records: a state poll reads them in "
+        f"{costs['poll_calls']} datastore calls, {costs['poll_s']:.2f} s; "
+        f"list_alerts runs {costs['list_alerts_s']:.1f} s, get_alert {costs['get_alert_s']:.1f} s"
+    )
+    return out
+
+
+if __name__ == "__main__":
+    from target import Target
+
+    client = St2()
+    client.ping()
+    secret = client.key("poundcake_webhook_token", decrypt=True)
+    if secret is None:
+        sys.exit("the pack is not configured here: run it through scripts/acceptance -k bench")
+    tgt = Target("localhost", "stanley", "/usr/local/bin", "/var/tmp/poundcake-acceptance")
+    tgt.install()
+    try:
+        main(client, secret["value"], tgt)
+    finally:
+        tgt.uninstall()

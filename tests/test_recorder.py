@@ -1,0 +1,90 @@
+"""Alerts no rule remediates cost st2 no execution: the sensor records them."""
+
+import json
+import time
+
+from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
+from deliveries import make_delivery
+from pack_actions import run_python_action, shared_datastore
+from sensor_harness import TOKEN, running_sensor
+from st2tests.base import BaseSensorTestCase
+from webhook_client import bearer, request
+
+from poundcake.state_store import INCIDENT, RESOLVED
+
+
+def wait_for(predicate, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class RecorderTest(BaseSensorTestCase):
+    sensor_cls = AlertmanagerWebhookSensor
+
+    def setUp(self):
+        super().setUp()
+        self.datastore = shared_datastore()
+        self.sensor_service._datastore_service = self.datastore
+
+    def record(self, tracking_id, prefix=INCIDENT):
+        raw = self.datastore.get_value(prefix + tracking_id, local=False)
+        return json.loads(raw) if raw else None
+
+    def post(self, sensor, body):
+        return request(sensor.server.address[1], "POST", "/webhook", body, bearer(TOKEN))
+
+    def test_noise_is_recorded_by_the_sensor_and_remediations_go_first(self):
+        noise = make_delivery(5)
+        wanted = make_delivery(1, offset=99, auto_remediate="true", alertname="ServiceDown")
+        noise["alerts"] += wanted["alerts"]  # the opted-in alert arrives last
+        with running_sensor(self, dispatch_concurrency=1) as sensor:
+            answer = self.post(sensor, noise)
+            noisy = answer.json["tracking_ids"][:5]
+            wait_for(lambda: all(self.record(t) for t in noisy[:5]), "the noise's records")
+        assert answer.status == 200
+        dispatched = [t["payload"] for t in self.get_dispatched_triggers()]
+        assert dispatched[0]["alertname"] == "ServiceDown", "the remediation goes to st2 first"
+        assert len(dispatched) == 6, "every alert still becomes a trigger instance"
+        opted = dispatched[0]["tracking_id"]
+        assert self.record(opted) is None, "process_alert owns the opted-in incident"
+        for tracking_id in noisy[:5]:
+            record = self.record(tracking_id)
+            assert record["state"] == "recorded"
+            assert record["history"][-1]["note"].startswith("no remediation rule")
+
+    def test_a_resolve_closes_the_recorded_incident_and_queries_see_it(self):
+        with running_sensor(self) as sensor:
+            firing = self.post(sensor, make_delivery(2))
+            ids = firing.json["tracking_ids"]
+            wait_for(lambda: all(self.record(t) for t in ids), "the firing records")
+            self.post(sensor, make_delivery(2, status="resolved"))
+            wait_for(lambda: all(self.record(t, RESOLVED) for t in ids), "the resolves")
+        fingerprint = self.record(ids[0])["fingerprint"]
+        ok, shown = run_python_action(
+            "get_alert", {"fingerprint": fingerprint}, datastore=self.datastore
+        )
+        assert ok and shown["current"]["state"] == "resolved"
+
+    def test_a_maintenance_window_is_recorded_on_noise_too(self):
+        ok, window = run_python_action(
+            "create_suppression",
+            {
+                "matchers": [{"name": "instance", "op": "=", "value": "host0"}],
+                "duration_minutes": 10,
+                "reason": "rack move",
+                "author": "bob",
+            },
+            datastore=self.datastore,
+        )
+        assert ok
+        with running_sensor(self, state_poll_seconds=1) as sensor:
+            sensor._poller.poll_once()  # the windows the recorder decides with
+            ids = self.post(sensor, make_delivery(1)).json["tracking_ids"]
+            wait_for(lambda: self.record(ids[0]), "the record")
+        record = self.record(ids[0])
+        assert record["state"] == "suppressed"
+        assert record["suppressed_by"]["suppression_id"] == window["suppression_id"]
