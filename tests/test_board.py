@@ -11,7 +11,7 @@ import time
 
 import pytest
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
-from pack_actions import run_python_action, shared_datastore
+from pack_actions import open_window, shared_datastore
 from pack_paths import PACK_DIR
 from sensor_harness import running_sensor
 from st2tests.base import BaseSensorTestCase
@@ -72,17 +72,7 @@ def board_datastore():
         BREAKER_OPEN + "HostDown",
         {"alertname": "HostDown", "opened_at": iso(now - 1200), "failures": 3},
     )
-    ok, _ = run_python_action(
-        "create_suppression",
-        {
-            "matchers": [{"name": "instance", "op": "=~", "value": "web-.*"}],
-            "duration_minutes": 90,
-            "reason": "kernel upgrade",
-            "author": "alice",
-        },
-        datastore=datastore,
-    )
-    assert ok
+    open_window(datastore, "instance", "web-.*", "kernel upgrade", op="=~", minutes=90)
     return datastore
 
 

@@ -13,7 +13,7 @@ from deliveries import firing_body
 from local_sensor_service import LocalSensorService
 from orquesta import statuses
 from orquesta_harness import run_workflow
-from pack_actions import ActionHandler, run_python_action, shared_datastore
+from pack_actions import ActionHandler, open_window, run_python_action, shared_datastore
 from rules_engine import criteria_match, render_rule_parameters
 from sensor_harness import TOKEN, running_sensor
 from st2tests.base import BaseSensorTestCase
@@ -169,17 +169,7 @@ def test_invalid_matchers_are_refused(matchers, message):
 
 def test_suppressed_alert_is_recorded_with_its_window_and_not_remediated():
     datastore = shared_datastore()
-    ok, window = run_python_action(
-        "create_suppression",
-        {
-            "matchers": [{"name": "service", "op": "=", "value": "nginx"}],
-            "duration_minutes": 60,
-            "reason": "nginx upgrade",
-            "author": "alice",
-        },
-        datastore=datastore,
-    )
-    assert ok
+    window = open_window(datastore, "service", "nginx", "nginx upgrade")
     payload = alert()
     run, handler = process(payload, datastore)
     assert run.status == statuses.SUCCEEDED

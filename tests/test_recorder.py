@@ -5,7 +5,7 @@ import time
 
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
 from deliveries import make_delivery
-from pack_actions import run_python_action, shared_datastore
+from pack_actions import open_window, run_python_action, shared_datastore
 from sensor_harness import TOKEN, running_sensor
 from st2tests.base import BaseSensorTestCase
 from webhook_client import bearer, request
@@ -70,17 +70,7 @@ class RecorderTest(BaseSensorTestCase):
         assert ok and shown["current"]["state"] == "resolved"
 
     def test_a_maintenance_window_is_recorded_on_noise_too(self):
-        ok, window = run_python_action(
-            "create_suppression",
-            {
-                "matchers": [{"name": "instance", "op": "=", "value": "host0"}],
-                "duration_minutes": 10,
-                "reason": "rack move",
-                "author": "bob",
-            },
-            datastore=self.datastore,
-        )
-        assert ok
+        window = open_window(self.datastore, "instance", "host0", "rack move", "bob", minutes=10)
         with running_sensor(self, state_poll_seconds=1) as sensor:
             sensor._poller.poll_once()  # the windows the recorder decides with
             ids = self.post(sensor, make_delivery(1)).json["tracking_ids"]

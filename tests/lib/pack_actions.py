@@ -68,6 +68,19 @@ def run_python_action(name, params, config=None, datastore=None):
     return True, result
 
 
+def open_window(datastore, name, value, reason, author="alice", op="=", minutes=60):
+    """A maintenance window through poundcake.create_suppression; its view."""
+    params = {
+        "matchers": [{"name": name, "op": op, "value": value}],
+        "duration_minutes": minutes,
+        "reason": reason,
+        "author": author,
+    }
+    ok, window = run_python_action("create_suppression", params, datastore=datastore)
+    assert ok, window
+    return window
+
+
 class ActionHandler:
     def __init__(self, config=None, shell=None, datastore=None):
         self.config = config or {}
