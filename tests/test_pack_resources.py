@@ -178,6 +178,8 @@ def test_every_task_input_is_one_st2_accepts():
     and then fails the workflow before any when: failed() branch runs."""
     for path in files("actions/workflows"):
         for task_id, task in load(path)["tasks"].items():
+            if "action" not in task:
+                continue  # st2 completes a task without an action at once
             for ref in _possible_refs(task["action"]):
                 try:
                     check_request(ref, task.get("input"), rendered=False)

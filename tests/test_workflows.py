@@ -75,7 +75,7 @@ def test_service_down_success_restarts_and_verifies():
     shell = Shell()
     result = run("remediate_service_down", shell)
     assert result.status == statuses.SUCCEEDED
-    assert result.tasks() == ["validate", "diagnose", "act", "verify", "report"]
+    assert result.tasks() == ["validate", "diagnose", "act", "verify"]
     assert [c for _, c in shell.commands][1:] == [
         "systemctl restart -- nginx",
         "systemctl is-active --quiet -- nginx",
@@ -121,7 +121,7 @@ def test_service_down_dry_run_diagnoses_only():
     shell = Shell(stdout={"diagnose": "nginx.service - failed"})
     result = run("remediate_service_down", shell, dry_run=True)
     assert result.status == statuses.SUCCEEDED
-    assert result.tasks() == ["validate", "diagnose", "report"]
+    assert result.tasks() == ["validate", "diagnose"]
     assert result.output["findings"] == "nginx.service - failed"
     assert result.output["outcome"] == "dry run: would restart nginx on web-1"
     assert all(task == "diagnose" for task, _ in shell.commands)
@@ -150,7 +150,7 @@ def test_resource_success_restarts_named_service(name):
     shell = Shell(stdout={"diagnose": "PID USER %CPU"})
     result = run(name, shell)
     assert result.status == statuses.SUCCEEDED
-    assert result.tasks() == ["validate", "diagnose", "act", "verify", "report"]
+    assert result.tasks() == ["validate", "diagnose", "act", "verify"]
     sort = "--sort=-pcpu" if name == "remediate_high_cpu" else "--sort=-rss"
     assert sort in shell.commands[0][1]
     assert result.output["findings"] == "PID USER %CPU"
@@ -162,7 +162,7 @@ def test_resource_without_service_or_low_severity_only_diagnoses(name):
         shell = Shell()
         result = run(name, shell, labels=labels)
         assert result.status == statuses.SUCCEEDED
-        assert result.tasks() == ["validate", "diagnose", "report"]
+        assert result.tasks() == ["validate", "diagnose"]
         assert result.output["outcome"].startswith("diagnosed only")
 
 
@@ -178,7 +178,7 @@ def test_resource_failures_escalate(name, failing):
 @pytest.mark.parametrize("name", ["remediate_high_cpu", "remediate_high_memory"])
 def test_resource_dry_run_and_hostile_input(name):
     dry = run(name, Shell(), dry_run=True)
-    assert dry.tasks() == ["validate", "diagnose", "report"]
+    assert dry.tasks() == ["validate", "diagnose"]
     assert dry.output["outcome"] == "dry run: would restart nginx on web-1"
     shell = Shell()
     hostile = run(name, shell, labels={"service": "$(reboot)"})
@@ -212,7 +212,6 @@ def test_disk_success_cleans_configured_targets_and_verifies():
         "vacuum_journal",
         "clean_old_files",
         "measure_after",
-        "report",
     ]
     commands = dict(shell.commands)
     assert commands["vacuum_journal"] == "journalctl --vacuum-size=500M"
