@@ -111,6 +111,11 @@ def pack(st2: St2, target: Target) -> Dict[str, Any]:
     board_password = secrets.token_urlsafe(12)
     st2.set_secret(BOARD_KEY, board_password)
     config = base_config(target)
+    if st2.get("packs", ref="poundcake"):
+        # packs.install over an older version leaves resources the new one
+        # dropped registered (and enabled): the upgrade path is remove, install.
+        removed = st2.run("packs.uninstall", timeout=300, packs=["poundcake"])
+        assert removed["status"] == "succeeded", removed.get("result")
     if RIG:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fp:
             yaml.safe_dump(config, fp)
