@@ -89,7 +89,9 @@ class Story:
                 found if len(found) >= count and all(e.get("execution_id") for e in found) else None
             )
 
-        return wait_until(done, timeout, f"{count} rule enforcement(s) for {self.tracking_id}")
+        found = wait_until(done, timeout, f"{count} rule enforcement(s) for {self.tracking_id}")
+        FIRED_RULES.update(e["rule"]["ref"] for e in found)
+        return found
 
     def rules(self) -> List[str]:
         return sorted(e["rule"]["ref"] for e in self.enforcements())
