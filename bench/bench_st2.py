@@ -180,7 +180,7 @@ def main(st2: St2, token: str, target) -> Dict[str, Any]:
     for size in (50, 500, 1000):
         figures = out["storms"][size] = storm(st2, token, size)
         print(
-            f"storm of {size:5d} unremediated alerts: answered 200 after {figures['answer_s']:.2f} s "
+            f"storm of {size:5d} unremediated alerts: 200 after {figures['answer_s']:.2f} s "
             f"({figures['tries']} POST(s)), "
             f"all queryable after {figures['queryable_s']:.1f} s, "
             f"{figures['executions_per_alert']:.2f} st2 executions per alert"
