@@ -20,7 +20,6 @@ from poundcake.dedup import Batch, Claim, DedupCache
 from poundcake.metrics import SensorMetrics
 from poundcake.recorder import IncidentRecorder
 from poundcake.triggers import (
-    ALERT_TRIGGER,
     TriggerInstance,
     alert_fields,
     alert_instance,
@@ -133,8 +132,14 @@ class AlertIngestor:
         # Remediations first: st2 schedules in arrival order, so the alerts a
         # rule will act on go to st2 before the rest of a storm.
         ordered = sorted(unique.values(), key=lambda i: not opted_in(i.payload))
-        dispatched, duplicates, failed = self._dispatch_all(ordered, deadline)
+        sent: List[TriggerInstance] = []
+        dispatched, duplicates, failed = self._dispatch_all(ordered, deadline, sent)
         result.dispatched, result.duplicates, result.failed = dispatched, duplicates, failed
+        if self._recorder is not None:
+            # After the whole delivery is in st2: recording never slows a dispatch.
+            for inst in sent:
+                if not opted_in(inst.payload):
+                    self._recorder.submit(inst.payload)
         if self._dispatch_groups and result.ok:
             group = group_instance(delivery, fields, request_id, received_at)
             g_dispatched, _, g_failed = self._dispatch_all([group], deadline)
@@ -143,9 +148,15 @@ class AlertIngestor:
         return result
 
     def _dispatch_all(
-        self, instances: List[TriggerInstance], deadline: float
+        self,
+        instances: List[TriggerInstance],
+        deadline: float,
+        sent: Optional[List[TriggerInstance]] = None,
     ) -> Tuple[int, int, int]:
-        """Claim and dispatch ``instances``; return (dispatched, duplicates, failed)."""
+        """Claim and dispatch ``instances``; return (dispatched, duplicates, failed).
+
+        ``sent`` collects the instances this call dispatched.
+        """
         mine: List[Tuple[TriggerInstance, Claim]] = []
         theirs: List[Tuple[TriggerInstance, Claim]] = []
         duplicates = 0
@@ -162,9 +173,11 @@ class AlertIngestor:
             self._pool.drain(self._dispatch_one, mine)
 
         dispatched = failed = 0
-        for _inst, claim in mine:
+        for inst, claim in mine:
             if claim.wait(_remaining(deadline)):
                 dispatched += 1
+                if sent is not None:
+                    sent.append(inst)
             else:
                 failed += 1
         for _inst, claim in theirs:
@@ -205,12 +218,6 @@ class AlertIngestor:
             return
         self._dedup.commit(inst.dedup_key, claim)
         self._metrics.child(self._metrics.dispatched, inst.trigger).inc()
-        if (
-            self._recorder is not None
-            and inst.trigger == ALERT_TRIGGER
-            and not opted_in(inst.payload)
-        ):
-            self._recorder.submit(inst.payload)
 
 
 def _remaining(deadline: float) -> float:

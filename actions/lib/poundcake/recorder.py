@@ -5,7 +5,8 @@ An alert that did not opt in (``labels.auto_remediate != "true"``, see
 and its incident record in the datastore, but no execution: st2 schedules
 executions in arrival order and each costs it real time, so a storm of noise
 would otherwise queue every remediation behind it. After its trigger is
-dispatched (the 200 to Alertmanager never waits for this), the alert joins a
+dispatched with the rest of its delivery (never slowing a dispatch, and the 200
+to Alertmanager never waits for it), the alert joins a
 bounded queue; ``workers`` writers record it (one read and one write of its
 incident key; a resolve closes the fingerprint's open incidents).
 
