@@ -140,6 +140,7 @@ def quiet(st2: St2, since: str, settle: float = 6) -> int:
 
 def storm(st2: St2, token: str, size: int) -> Dict[str, float]:
     run = uuid.uuid4().hex[:8]
+    quiet(st2, stamp(time.time() - 1))  # nothing left over from before
     since = stamp(time.time() - 1)
     started = time.time()
     answer = post(token, delivery([alert("BenchNoise", run, i) for i in range(size)]))

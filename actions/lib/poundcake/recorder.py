@@ -7,8 +7,12 @@ executions in arrival order and each costs it real time, so a storm of noise
 would otherwise queue every remediation behind it. After its trigger is
 dispatched with the rest of its delivery (never slowing a dispatch, and the 200
 to Alertmanager never waits for it), the alert joins a
-bounded queue; ``workers`` writers record it (one read and one write of its
-incident key; a resolve closes the fingerprint's open incidents).
+bounded queue; ``workers`` writers record it ``hold`` seconds later (one read
+and one write of its incident key; a resolve closes the fingerprint's open
+incidents). The hold keeps these writes out of the first seconds of a
+remediation that arrived in the same delivery: st2 turns every datastore
+write into a ``core.st2.key_value_pair.*`` trigger instance for its rules
+engine, so a storm's records would otherwise compete with it.
 
 One writer per key still holds: these incidents are never remediated, so
 ``process_alert`` never writes them. What a sensor crash costs: the alerts
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any, Dict, List, Mapping
 
 from poundcake.incidents import apply, decide, observe
@@ -41,6 +46,7 @@ class IncidentRecorder:
         metrics: Any,
         workers: int = 8,
         max_queue: int = 100_000,
+        hold: float = 5.0,
     ) -> None:
         self._store = store
         self._log = log
@@ -48,6 +54,7 @@ class IncidentRecorder:
         self._resolved_keep = resolved_keep
         self._metrics = metrics
         self._workers = workers
+        self._hold = hold
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._suppressions: List[Suppression] = []
         self._lock = threading.Lock()  # one record at a time per fingerprint is enough: a
@@ -69,7 +76,7 @@ class IncidentRecorder:
     def submit(self, payload: Mapping[str, Any]) -> bool:
         """Queue an alert's payload for recording; False (counted, logged) when full."""
         try:
-            self._queue.put_nowait(payload)
+            self._queue.put_nowait((time.monotonic() + self._hold, payload))
         except queue.Full:
             self._metrics.records_dropped.inc()
             self._log.warning(
@@ -91,10 +98,12 @@ class IncidentRecorder:
 
     def _work(self) -> None:
         while True:
-            payload = self._queue.get()
-            if payload is _STOP:
+            item = self._queue.get()
+            if item is _STOP:
                 return
+            due, payload = item
             self._metrics.record_queue.set(self._queue.qsize())
+            time.sleep(max(0.0, due - time.monotonic()))
             fingerprint = payload["fingerprint"]
             with self._lock:
                 earlier = self._busy.get(fingerprint)
