@@ -744,3 +744,30 @@ class SensorStateMetricsTest(BaseSensorTestCase):
                 text = request(port, "GET", "/metrics").body.decode()
         assert "poundcake_active_remediations 2.0" in text
         assert "poundcake_state_poll_errors_total 0.0" in text
+
+
+def test_the_state_poll_waits_ten_times_as_long_as_a_slow_read():
+    """With many stored incidents a read takes long: the poll then spaces its
+    reads out instead of keeping st2api busy."""
+    from unittest import mock
+
+    from poundcake.state_metrics import POLL_DUTY, StatePoller
+
+    starts = []
+
+    class SlowMetrics:
+        poll_errors = mock.Mock()
+        poll_seconds = mock.Mock()
+
+        def refresh(self, store, ttl):
+            starts.append(time.monotonic())
+            time.sleep(0.05)
+            return []
+
+    poller = StatePoller(SlowMetrics(), StateStore(shared_datastore()), 0.01, 3600, mock.Mock())
+    poller.start()
+    time.sleep(1.3)
+    poller.stop()
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert gaps and min(gaps) >= POLL_DUTY * 0.05 * 0.9, gaps
+    assert len(starts) <= 3

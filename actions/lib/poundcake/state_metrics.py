@@ -18,6 +18,7 @@ ago.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Dict, List, Optional
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -27,6 +28,8 @@ from poundcake.queries import incidents, purge_resolved, resolves
 from poundcake.recorder import IncidentRecorder, read_suppressions
 from poundcake.state_store import BREAKER_OPEN, StateStore
 
+# The poll keeps at most 1/POLL_DUTY of its time busy reading records.
+POLL_DUTY = 10
 _DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
@@ -65,6 +68,11 @@ class RemediationMetrics:
         self.purged = Counter(
             "poundcake_incidents_purged",
             "Incidents deleted incident_ttl_seconds after they resolved.",
+            registry=registry,
+        )
+        self.poll_seconds = Gauge(
+            "poundcake_state_poll_seconds",
+            "How long the last read of the records took (it grows with the stored incidents).",
             registry=registry,
         )
         self._seen: Optional[Dict[str, str]] = None  # tracking_id -> finished_at
@@ -140,6 +148,7 @@ class StatePoller:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.poll_once()
             except Exception as exc:  # st2api down, a bad record: keep serving
@@ -147,4 +156,8 @@ class StatePoller:
                 self._log.warning(
                     "reading poundcake records failed: %s: %s", type(exc).__name__, exc
                 )
-            self._stop.wait(self._interval)
+            took = time.monotonic() - started
+            self._metrics.poll_seconds.set(took)
+            # Every read is an st2api call (and CPU st2 needs for remediation):
+            # with many records stored, poll less often rather than always.
+            self._stop.wait(max(self._interval, POLL_DUTY * took))
