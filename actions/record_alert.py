@@ -4,8 +4,8 @@ from poundcake.action import PoundCakeAction, Result
 from poundcake.breaker import is_open
 from poundcake.incidents import apply, decide, observe
 from poundcake.routing import RoutingError, resolve
-from poundcake.state_store import INCIDENT, RESOLVED, SUPPRESSION
-from poundcake.suppressions import Suppression
+from poundcake.state_store import INCIDENT, RESOLVED
+from poundcake.suppressions import stored_windows
 
 
 class RecordAlert(PoundCakeAction):
@@ -32,12 +32,11 @@ class RecordAlert(PoundCakeAction):
         key = INCIDENT + alert["tracking_id"]
         record = observe(store.get(key), alert, now)
         resolved = store.get(RESOLVED + alert["tracking_id"])
-        suppressions = [Suppression.from_dict(d) for d in store.records(SUPPRESSION)]
         decision = decide(
             record,
             resolved,
             bool(workflow or runbook),
-            suppressions,
+            stored_windows(store),
             is_open(store, record["alertname"]),
             now,
             self.lifecycle("re_remediate_after_seconds"),

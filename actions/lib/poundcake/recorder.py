@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping
 
 from poundcake.incidents import apply, decide, observe
 from poundcake.resolution import close_incidents
-from poundcake.state_store import INCIDENT, SUPPRESSION, StateStore
+from poundcake.state_store import INCIDENT, StateStore
 from poundcake.suppressions import Suppression
 
 _STOP = object()
@@ -139,7 +139,3 @@ class IncidentRecorder:
         decision = decide(record, None, False, self._suppressions, False, now)
         apply(record, decision, "", now)
         store.put(key, record, ttl=self._unresolved_ttl)
-
-
-def read_suppressions(store: StateStore) -> List[Suppression]:
-    return [Suppression.from_dict(d) for d in store.records(SUPPRESSION)]

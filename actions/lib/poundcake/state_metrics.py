@@ -25,8 +25,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from poundcake.board import Board
 from poundcake.queries import incidents, purge_resolved, resolves
-from poundcake.recorder import IncidentRecorder, read_suppressions
+from poundcake.recorder import IncidentRecorder
 from poundcake.state_store import BREAKER_OPEN, StateStore
+from poundcake.suppressions import stored_windows
 
 # The poll keeps at most 1/POLL_DUTY of its time busy reading records.
 POLL_DUTY = 10
@@ -138,7 +139,7 @@ class StatePoller:
 
     def poll_once(self) -> None:
         shown = self._metrics.refresh(self._store, self._ttl)
-        windows = read_suppressions(self._store)
+        windows = stored_windows(self._store)
         if self._recorder is not None:
             self._recorder.set_suppressions(windows)
         if self._board is not None:

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from poundcake.state_store import iso
+from poundcake.state_store import SUPPRESSION, StateStore, iso
 
 OPERATORS = ("=", "!=", "=~", "!~", "exists", "not_exists")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -141,3 +141,8 @@ def first_match(
         if suppression.matches(labels, now):
             return suppression
     return None
+
+
+def stored_windows(store: StateStore) -> List[Suppression]:
+    """Every maintenance window in the datastore (expired ones too; matching checks time)."""
+    return [Suppression.from_dict(d) for d in store.records(SUPPRESSION)]
