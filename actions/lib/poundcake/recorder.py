@@ -57,8 +57,9 @@ class IncidentRecorder:
         self._hold = hold
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._suppressions: List[Suppression] = []
-        self._lock = threading.Lock()  # one record at a time per fingerprint is enough: a
-        self._busy: Dict[str, threading.Event] = {}  # resolve must not pass its firing
+        # One write at a time per fingerprint: a resolve must not pass its firing.
+        self._lock = threading.Lock()
+        self._busy: Dict[str, threading.Event] = {}
 
     def start(self) -> None:
         """Start the writers (green threads under st2's eventlet patching)."""
@@ -86,11 +87,6 @@ class IncidentRecorder:
             return False
         self._metrics.record_queue.set(self._queue.qsize())
         return True
-
-    @property
-    def pending(self) -> int:
-        """Alerts queued or being written."""
-        return self._queue.qsize() + len(self._busy)
 
     def set_suppressions(self, windows: List[Suppression]) -> None:
         """The maintenance windows the state poll read last (decide() records them)."""
