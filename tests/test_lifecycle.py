@@ -762,7 +762,7 @@ def test_the_state_poll_waits_ten_times_as_long_as_a_slow_read():
         def refresh(self, store, ttl):
             starts.append(time.monotonic())
             time.sleep(0.05)
-            return []
+            return [], []
 
     poller = StatePoller(SlowMetrics(), StateStore(shared_datastore()), 0.01, 3600, mock.Mock())
     poller.start()

@@ -71,7 +71,8 @@ class Board:
     def _incident(self, doc: Dict[str, Any]) -> Dict[str, Any]:
         remediation = doc.get("remediation") or {}
         execution = remediation.get("execution_id")
-        link = f"{self._st2_web_url}/#/history/{execution}/general" if execution else None
+        linked = execution and self._st2_web_url
+        link = f"{self._st2_web_url}/#/history/{execution}/general" if linked else None
         return {
             "tracking_id": doc["tracking_id"],
             "alertname": doc.get("alertname", ""),
@@ -87,7 +88,7 @@ class Board:
                 "outcome": remediation.get("outcome", "running" if execution else ""),
                 "dry_run": bool(remediation.get("dry_run")),
                 "execution_id": execution,
-                "execution_url": link if self._st2_web_url else None,
+                "execution_url": link,
             }
             if remediation
             else None,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -78,8 +78,11 @@ class RemediationMetrics:
         )
         self._seen: Optional[Dict[str, str]] = None  # tracking_id -> finished_at
 
-    def refresh(self, store: StateStore, ttl: Optional[float] = None) -> List[Dict[str, Any]]:
-        """Read the records once, update every metric, return the incidents read."""
+    def refresh(
+        self, store: StateStore, ttl: Optional[float] = None
+    ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+        """Read the records once, update every metric; return the incidents and
+        the open breakers read (the board shows the same read)."""
         resolved = resolves(store)
         if ttl is not None:
             # Purged incidents drop out of the incident read below, so the
@@ -101,8 +104,9 @@ class RemediationMetrics:
         self._seen = current  # only retained records: memory follows the datastore
         self.active.set(sum(1 for d in shown if d["state"] == "remediating"))
         self.suppressed.set(sum(1 for d in shown if d["state"] == "suppressed"))
-        self.breakers_open.set(sum(1 for _ in store.scan(BREAKER_OPEN)))
-        return shown
+        breakers = store.records(BREAKER_OPEN)
+        self.breakers_open.set(len(breakers))
+        return shown, breakers
 
 
 class StatePoller:
@@ -138,14 +142,14 @@ class StatePoller:
         self._stop.set()
 
     def poll_once(self) -> None:
-        shown = self._metrics.refresh(self._store, self._ttl)
+        shown, breakers = self._metrics.refresh(self._store, self._ttl)
         windows = stored_windows(self._store)
         if self._recorder is not None:
             self._recorder.set_suppressions(windows)
         if self._board is not None:
             now = self._store.clock()
             views = [w.view(now) for w in windows]
-            self._board.update(shown, views, self._store.records(BREAKER_OPEN), now)
+            self._board.update(shown, views, breakers, now)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
