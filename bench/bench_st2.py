@@ -9,14 +9,17 @@ the st2 kit, and runs this as its last step), or by hand on a kit:
 Prints: st2 executions per alert that no rule remediates; the time until
 every incident of a 50-, 500- and 1,000-alert storm is queryable; the start
 latency of a ServiceDown remediation alone, behind 60 and 1,000 noise alerts
-in the same delivery, and behind 60 delivered just before; and the cost of
-the sensor's state poll and of list_alerts/get_alert with the records stored.
+in the same delivery, and behind 60 delivered just before; and, with 1k, 10k
+and 100k incident records stored (seeded by ``seed_incidents.py`` on the
+kit), the sensor's state poll and startup read (from its /metrics) and
+list_alerts/get_alert.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -128,12 +131,15 @@ def trigger_instances_since(st2: St2, since: str) -> int:
 
 
 def quiet(st2: St2, since: str, settle: float = 6) -> int:
-    """Wait until st2 takes no new trigger instance for ``settle`` seconds; how many it took."""
+    """Wait until st2 stores no new trigger instance for ``settle`` seconds;
+    how many since ``since``. Counts every one st2 holds, not only those that
+    occurred since: a backlog the rules engine is still working through was
+    dispatched earlier, and would slow whatever the bench measures next."""
     last = -1
     while True:
-        now = trigger_instances_since(st2, since)
+        now = st2.count("triggerinstances")
         if now == last:
-            return now
+            return trigger_instances_since(st2, since)
         last = now
         time.sleep(settle)
 
@@ -185,28 +191,70 @@ def remediation_start(st2: St2, token: str, noise_same: int, noise_before: int, 
     return parse_time(execution["start_timestamp"]) - posted
 
 
-def query_costs(st2: St2) -> Dict[str, float]:
-    """One poll's read of the incident records (what the sensor does every
-    state_poll_seconds) and the two query actions, with what is stored now."""
-    started = time.time()
-    calls = offset = 0
-    while True:
-        page = st2.get("keys", prefix="poundcake.incident.", limit=100, offset=offset)
-        calls += 1
-        if len(page) < 100:
-            break
-        offset += 100
-    poll = time.time() - started
-    listed = st2.run("poundcake.list_alerts", limit=50)
-    got = st2.run("poundcake.get_alert", fingerprint=page[0]["name"].split(".")[2].split("-")[0])
-    duration = lambda e: parse_time(e["end_timestamp"]) - parse_time(e["start_timestamp"])  # noqa: E731
+SCALES = (1_000, 10_000, 100_000)
+
+
+def sensor_metrics(token: str) -> Dict[str, float]:
+    """The ``poundcake_state_*`` samples on the sensor's /metrics."""
+    url = WEBHOOK_URL.rsplit("/", 1)[0] + "/metrics"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        text = answer.read().decode()
     return {
-        "records": offset + len(page),
-        "poll_calls": calls,
-        "poll_s": poll,
-        "list_alerts_s": duration(listed),
-        "get_alert_s": duration(got),
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name.startswith("poundcake_state_")
     }
+
+
+def seed(rig: str, start: int, stop: int) -> None:
+    """Incident records ``start`` to ``stop`` into the kit's database (``0, 0``: remove)."""
+    script = os.path.join(HERE, "seed_incidents.py")
+    command = f'. "{rig}/env.sh" && python "{script}" {start} {stop}'
+    subprocess.run(["bash", "-c", command], check=True, stdout=subprocess.DEVNULL)
+
+
+def scale_costs(st2: St2, token: str, rig: str) -> Dict[int, Dict[str, float]]:
+    """At 1k, 10k and 100k stored incident records: the sensor's startup read,
+    one steady state poll (from its /metrics), list_alerts and get_alert."""
+    out: Dict[int, Dict[str, float]] = {}
+    stored = 0
+    try:
+        for scale in SCALES:
+            seed(rig, stored, scale)
+            stored = scale
+            subprocess.run(
+                [f"{rig}/rig.sh", "restart", "st2sensorcontainer"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+
+            def polled() -> Dict[str, float]:
+                try:
+                    figures = sensor_metrics(token)
+                except OSError:
+                    return {}
+                return figures if figures.get("poundcake_state_poll_calls") else {}
+
+            figures = wait_until(polled, 900, f"a state poll over {scale} records", 1)
+            listed = st2.run("poundcake.list_alerts", timeout=900, limit=50)
+            got = st2.run("poundcake.get_alert", fingerprint=f"5eed{scale - 1:012x}")
+            out[scale] = {
+                "seed_calls": figures["poundcake_state_seed_calls"],
+                "seed_s": figures["poundcake_state_seed_seconds"],
+                "poll_calls": figures["poundcake_state_poll_calls"],
+                "poll_s": figures["poundcake_state_poll_seconds"],
+                "list_alerts_s": took(listed),
+                "get_alert_s": took(got),
+            }
+            assert listed["status"] == "succeeded" and got["status"] == "succeeded"
+    finally:
+        seed(rig, 0, 0)
+    return out
+
+
+def took(execution: Dict[str, Any]) -> float:
+    return parse_time(execution["end_timestamp"]) - parse_time(execution["start_timestamp"])
 
 
 def main(st2: St2, token: str, target) -> Dict[str, Any]:
@@ -229,12 +277,19 @@ def main(st2: St2, token: str, target) -> Dict[str, Any]:
             f"({figures['trigger_instances']} trigger instances), "
             f"{figures['executions_per_alert']:.2f} st2 executions per alert"
         )
-    costs = out["queries"] = query_costs(st2)
-    print(
-        f"with {costs['records']} incident records: a state poll reads them in "
-        f"{costs['poll_calls']} datastore calls, {costs['poll_s']:.2f} s; "
-        f"list_alerts runs {costs['list_alerts_s']:.1f} s, get_alert {costs['get_alert_s']:.1f} s"
-    )
+    rig = os.environ.get("RIG")
+    if not rig:
+        print("scale figures not measured: they seed records into the st2 kit's database (RIG)")
+        return out
+    for scale, costs in scale_costs(st2, token, rig).items():
+        out.setdefault("scales", {})[scale] = costs
+        print(
+            f"with {scale:6d} incident records: a state poll makes {costs['poll_calls']:.0f} "
+            f"datastore calls in {costs['poll_s']:.2f} s (the sensor's startup read: "
+            f"{costs['seed_calls']:.0f} calls, {costs['seed_s']:.1f} s); "
+            f"list_alerts runs {costs['list_alerts_s']:.1f} s, "
+            f"get_alert {costs['get_alert_s']:.1f} s"
+        )
     return out
 
 

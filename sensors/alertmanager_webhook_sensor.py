@@ -22,6 +22,7 @@ from st2reactor.sensor.base import Sensor  # noqa: E402
 
 from poundcake.board import Board  # noqa: E402
 from poundcake.dedup import DedupCache  # noqa: E402
+from poundcake.incident_view import IncidentView  # noqa: E402
 from poundcake.ingest import AlertIngestor  # noqa: E402
 from poundcake.metrics import SensorMetrics  # noqa: E402
 from poundcake.recorder import IncidentRecorder  # noqa: E402
@@ -59,13 +60,14 @@ class AlertmanagerWebhookSensor(Sensor):
             )
         metrics = SensorMetrics()
         self._pool = WorkerPool(settings.dispatch_concurrency)
-        store = StateStore(self.sensor_service)
+        incidents = IncidentView()
         self._recorder = IncidentRecorder(
-            store,
+            StateStore(self.sensor_service),
             self._log,
             settings.unresolved_ttl_seconds,
-            2 * settings.incident_ttl_seconds,
+            settings.incident_ttl_seconds,
             metrics,
+            incidents,
         )
         ingestor = AlertIngestor(
             dispatch=self.sensor_service.dispatch,
@@ -76,6 +78,7 @@ class AlertmanagerWebhookSensor(Sensor):
             dispatch_groups=settings.dispatch_alert_group,
             timeout=settings.dispatch_timeout_seconds,
             recorder=self._recorder,
+            incidents=incidents,
         )
         board = Board(settings.st2_web_url) if settings.board_enabled else None
         try:
@@ -93,10 +96,11 @@ class AlertmanagerWebhookSensor(Sensor):
             raise
         self._poller = StatePoller(
             RemediationMetrics(metrics.registry),
-            store,
+            StateStore(self.sensor_service),  # its own: its call count is the poll's
             settings.state_poll_seconds,
             settings.incident_ttl_seconds,
             self._log,
+            incidents,
             board,
             self._recorder,
         )

@@ -1,6 +1,5 @@
 """Incident lifecycle, exactly-once remediation, resolution, suppression, breaker."""
 
-import functools
 import json
 import threading
 import time
@@ -24,7 +23,7 @@ from webhook_client import bearer, request
 from poundcake import breaker
 from poundcake.incidents import apply, decide, finish, observe, view
 from poundcake.queries import purge_resolved
-from poundcake.state_store import BREAKER_OPEN, INCIDENT, RESOLVED, StateStore, iso
+from poundcake.state_store import INCIDENT, RESOLVED, StateStore, iso
 from poundcake.suppressions import SuppressionError, new_suppression, parse_matchers
 
 
@@ -677,24 +676,32 @@ def test_get_request_shows_a_deliverys_alerts_and_executions():
 
 
 # ---------------------------------------------------------------- metrics
+def poller_over(store, registry, ttl=3600.0):
+    from unittest import mock
+
+    from poundcake.incident_view import IncidentView
+    from poundcake.state_metrics import RemediationMetrics, StatePoller
+
+    view = IncidentView()
+    return StatePoller(RemediationMetrics(registry), store, 1, ttl, mock.Mock(), view), view
+
+
 def test_sensor_metrics_follow_the_records():
     from prometheus_client import CollectorRegistry, generate_latest
-
-    from poundcake.state_metrics import RemediationMetrics
 
     datastore = populated()
     store = StateStore(datastore)
     registry = CollectorRegistry()
-    metrics = RemediationMetrics(registry)
-    metrics.refresh(store)  # first poll: what finished before the sensor started is not counted
+    poller, _ = poller_over(store, registry)
+    poller.poll_once()  # first poll: what finished before the sensor started is not counted
     rec = json.loads(
         datastore.get_value(INCIDENT + "00000000000000bb-20261123T083000Z", local=False)
     )
     finish(rec, "failed", "poundcake.remediate_disk_space", 1100, None)
     store.put(INCIDENT + rec["tracking_id"], rec)
     breaker.record_failure(store, "DiskSpaceLow", rec["tracking_id"], threshold=1, window=3600)
-    metrics.refresh(store)
-    metrics.refresh(store)  # a second look counts nothing twice
+    poller.poll_once()
+    poller.poll_once()  # a second look counts nothing twice
     text = generate_latest(registry).decode()
     assert (
         'poundcake_remediations_executed_total{status="failed",'
@@ -706,27 +713,68 @@ def test_sensor_metrics_follow_the_records():
     assert "poundcake_suppressed_incidents 0.0" in text
 
 
-def test_one_state_poll_purges_and_counts_with_one_read_per_prefix():
+def test_a_poll_reads_the_watched_incidents_not_every_record():
+    """Steady-state polls cost the same datastore calls with 3 or 3,000
+    incidents stored: they read the windows, the breakers and the incidents
+    in flight, never the retained records (only the first poll does)."""
     from prometheus_client import CollectorRegistry
 
-    from poundcake.state_metrics import RemediationMetrics
+    calls = []
+    for extra in (0, 3000):
+        datastore = populated()  # two remediating incidents: watched
+        store = StateStore(datastore, clock=lambda: 1020 + 60)
+        for i in range(extra):
+            rec = observe(
+                None,
+                {
+                    "tracking_id": f"{i:016x}-20261123T070000Z",
+                    "fingerprint": f"{i:016x}",
+                    "labels": {},
+                },
+                900,
+            )
+            apply(rec, decide(rec, None, False, [], False, 900), "", 900)
+            store.put(INCIDENT + rec["tracking_id"], rec)
+        poller, view = poller_over(store, CollectorRegistry())
+        poller.poll_once()
+        before = store.calls
+        poller.poll_once()
+        calls.append(store.calls - before)
+        assert len(view.shown()) == 3 + extra
+    assert calls[0] == calls[1] == 2 + 2 * 2, calls  # windows, breakers, 2 x (incident, resolve)
+
+
+def test_the_hourly_purge_deletes_incidents_resolved_past_the_ttl():
+    from prometheus_client import CollectorRegistry
 
     datastore = populated()  # one incident resolved at t=1020
-    prefixes = []
-    list_values = datastore.list_values
-
-    @functools.wraps(list_values)  # keeps its signature, which StateStore reads
-    def counting_list_values(*args, **kwargs):
-        prefixes.append(kwargs["prefix"])
-        return list_values(*args, **kwargs)
-
-    datastore.list_values = counting_list_values
     store = StateStore(datastore, clock=lambda: 1020 + 3600)
     registry = CollectorRegistry()
-    RemediationMetrics(registry).refresh(store, ttl=3600)
-    assert sorted(prefixes) == sorted([RESOLVED, INCIDENT, BREAKER_OPEN])
+    poller, _ = poller_over(store, registry)
+    poller.poll_once()
     assert registry.get_sample_value("poundcake_incidents_purged_total") == 1
     assert len(store.records(INCIDENT)) == 2 and not store.records(RESOLVED)
+
+
+def test_the_view_watches_an_opted_in_alert_until_its_record_settles():
+    from poundcake.incident_view import IncidentView
+
+    view = IncidentView(watch_seconds=100)
+    firing = {"tracking_id": "aa-1", "fingerprint": "aa", "status": "firing"}
+    view.watch(firing, now=0)
+    assert view.watching(now=1) == ["aa-1"]
+    assert view.settle("aa-1", None) is None and view.watching(now=2) == ["aa-1"]
+    view.settle("aa-1", {"tracking_id": "aa-1", "fingerprint": "aa", "state": "remediating"})
+    assert view.watching(now=3) == ["aa-1"], "still in flight"
+    view.settle("aa-1", {"tracking_id": "aa-1", "fingerprint": "aa", "state": "remediated"})
+    assert view.watching(now=4) == [], "settled: no more reads"
+    view.watch(dict(firing, tracking_id="aa-2", status="resolved"), now=5)
+    assert sorted(view.watching(now=6)) == ["aa-1", "aa-2"], "a resolve closes the fingerprint"
+    view.settle("aa-1", {"tracking_id": "aa-1", "fingerprint": "aa", "state": "remediated"})
+    assert sorted(view.watching(now=7)) == ["aa-1", "aa-2"], "until the resolve is written"
+    view.settle("aa-1", {"tracking_id": "aa-1", "fingerprint": "aa", "state": "resolved"})
+    assert view.watching(now=8) == ["aa-2"]
+    assert view.watching(now=200) == [], "a watch ends after watch_seconds"
 
 
 class SensorStateMetricsTest(BaseSensorTestCase):
@@ -747,24 +795,20 @@ class SensorStateMetricsTest(BaseSensorTestCase):
 
 
 def test_the_state_poll_waits_ten_times_as_long_as_a_slow_read():
-    """With many stored incidents a read takes long: the poll then spaces its
-    reads out instead of keeping st2api busy."""
-    from unittest import mock
+    """A slow read (st2api busy) spaces the polls out instead of keeping it busier."""
+    from prometheus_client import CollectorRegistry
 
-    from poundcake.state_metrics import POLL_DUTY, StatePoller
+    from poundcake.state_metrics import POLL_DUTY
 
     starts = []
+    poller, _ = poller_over(StateStore(shared_datastore()), CollectorRegistry())
+    poller._interval = 0.01
 
-    class SlowMetrics:
-        poll_errors = mock.Mock()
-        poll_seconds = mock.Mock()
+    def slow_poll():
+        starts.append(time.monotonic())
+        time.sleep(0.05)
 
-        def refresh(self, store, ttl):
-            starts.append(time.monotonic())
-            time.sleep(0.05)
-            return [], []
-
-    poller = StatePoller(SlowMetrics(), StateStore(shared_datastore()), 0.01, 3600, mock.Mock())
+    poller.poll_once = slow_poll
     poller.start()
     time.sleep(1.3)
     poller.stop()

@@ -62,8 +62,18 @@ class RecorderTest(BaseSensorTestCase):
             ids = firing.json["tracking_ids"]
             wait_for(lambda: all(self.record(t) for t in ids), "the firing records")
             self.post(sensor, make_delivery(2, status="resolved"))
-            wait_for(lambda: all(self.record(t, RESOLVED) for t in ids), "the resolves")
-        fingerprint = self.record(ids[0])["fingerprint"]
+            closed = lambda: all(self.record(t)["state"] == "resolved" for t in ids)  # noqa: E731
+            wait_for(closed, "the resolves")
+            board = sensor._poller  # the view has it without reading the records back
+            assert {d["tracking_id"]: d["state"] for d in board._view.shown()} == {
+                t: "resolved" for t in ids
+            }
+        record = self.record(ids[0])
+        assert record["resolved_at"] and record["history"][-1]["note"] == "resolved by Alertmanager"
+        assert not any(self.record(t, RESOLVED) for t in ids), "the record is the resolve"
+        kvp = self.datastore._datastore_items[INCIDENT + ids[0]]
+        assert kvp.ttl == 3 * 24 * 3600, "st2 purges it incident_ttl_seconds after the resolve"
+        fingerprint = record["fingerprint"]
         ok, shown = run_python_action(
             "get_alert", {"fingerprint": fingerprint}, datastore=self.datastore
         )

@@ -55,6 +55,13 @@ class St2:
             raise St2Error(f"GET {path} {params}: HTTP {response.status_code} {response.text}")
         return response.json()
 
+    def count(self, path: str, **params: Any) -> int:
+        """How many ``path`` holds (st2's X-Total-Count), reading one."""
+        response = self.session.get(f"{self.api}/{path}", params=dict(params, limit=1), timeout=30)
+        if response.status_code >= 400:
+            raise St2Error(f"GET {path} {params}: HTTP {response.status_code} {response.text}")
+        return int(response.headers["X-Total-Count"])
+
     def send(self, method: str, path: str, body: Any) -> Any:
         response = self.session.request(method, f"{self.api}/{path}", json=body, timeout=30)
         if response.status_code >= 400:

@@ -52,7 +52,7 @@ def observe(
             "suppressed_by": None,
             "remediation": None,
         }
-        _log(record, "received", now, "first delivery")
+        log(record, "received", now, "first delivery")
     request_id = alert.get("request_id")
     if request_id and request_id not in record["request_ids"]:
         record["request_ids"] = (record["request_ids"] + [request_id])[-MAX_REQUEST_IDS:]
@@ -105,7 +105,7 @@ def apply(
     note = decision.note + (
         " (dry run: nothing will be changed)" if decision.remediate and dry_run else ""
     )
-    _log(record, decision.state, now, note)
+    log(record, decision.state, now, note)
     record["state"] = decision.state
     window = decision.suppressed_by
     if window is not None:
@@ -160,10 +160,10 @@ def finish(
     note = _finish_note(outcome, workflow, failure, escalated)
     if remediation.get("dry_run"):
         note += " (dry run: nothing was changed)"
-    _log(record, state, now, note)
+    log(record, state, now, note)
     record["state"] = state
     if resolved is not None:
-        _log(record, "resolved", now, "the alert had resolved during the remediation")
+        log(record, "resolved", now, "the alert had resolved during the remediation")
         record["state"] = "resolved"
     return record
 
@@ -224,7 +224,7 @@ def open_incidents(
     return [r for r in records if r["tracking_id"] not in resolved_ids and r["state"] != "resolved"]
 
 
-def _log(record: Dict[str, Any], state: str, now: float, note: str) -> None:
+def log(record: Dict[str, Any], state: str, now: float, note: str) -> None:
     history: List[Dict[str, Any]] = record["history"]
     history.append({"at": iso(now), "state": state, "note": note})
     del history[:-MAX_HISTORY]

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from poundcake.alertmanager import Delivery, PayloadError, parse_delivery
 from poundcake.dedup import Batch, Claim, DedupCache
+from poundcake.incident_view import IncidentView
 from poundcake.metrics import SensorMetrics
 from poundcake.recorder import IncidentRecorder
 from poundcake.triggers import (
@@ -70,6 +71,7 @@ class AlertIngestor:
         dispatch_groups: bool = False,
         timeout: float = 8.0,
         recorder: Optional[IncidentRecorder] = None,
+        incidents: Optional[IncidentView] = None,
     ) -> None:
         self._dispatch = dispatch
         self._pool = pool
@@ -79,6 +81,7 @@ class AlertIngestor:
         self._dispatch_groups = dispatch_groups
         self._timeout = timeout
         self._recorder = recorder
+        self._view = incidents
         metrics.watch_dedup(dedup)
 
     def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
@@ -135,11 +138,14 @@ class AlertIngestor:
         sent: List[TriggerInstance] = []
         dispatched, duplicates, failed = self._dispatch_all(ordered, deadline, sent)
         result.dispatched, result.duplicates, result.failed = dispatched, duplicates, failed
-        if self._recorder is not None:
-            # After the whole delivery is in st2: recording never slows a dispatch.
-            for inst in sent:
-                if not opted_in(inst.payload):
+        # After the whole delivery is in st2: recording never slows a dispatch.
+        now = time.time()
+        for inst in sent:
+            if not opted_in(inst.payload):
+                if self._recorder is not None:
                     self._recorder.submit(inst.payload)
+            elif self._view is not None:
+                self._view.watch(inst.payload, now)
         if self._dispatch_groups and result.ok:
             group = group_instance(delivery, fields, request_id, received_at)
             g_dispatched, _, g_failed = self._dispatch_all([group], deadline)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from poundcake.incidents import view
 from poundcake.state_store import INCIDENT, RESOLVED, StateStore, epoch
@@ -24,15 +25,21 @@ def resolves(store: StateStore) -> Resolves:
     return {key[len(RESOLVED) :]: doc for key, doc in store.scan(RESOLVED)}
 
 
-def incidents(store: StateStore, resolved: Optional[Resolves] = None) -> List[Dict[str, Any]]:
-    """Every retained incident, resolve merged in, newest first.
+def incidents(store: StateStore, resolved: Optional[Resolves] = None) -> Iterator[Dict[str, Any]]:
+    """Every retained incident, resolve merged in, as read (page by page, so a
+    caller that keeps only what it needs holds only that).
 
     ``resolved`` is :func:`resolves` when the caller has already read it.
     """
     if resolved is None:
         resolved = resolves(store)
-    shown = [view(doc, resolved.get(doc["tracking_id"])) for doc in store.records(INCIDENT)]
-    return sorted(shown, key=lambda d: (d.get("starts_at", ""), d["created_at"]), reverse=True)
+    for _, doc in store.scan(INCIDENT):
+        yield view(doc, resolved.get(doc["tracking_id"]))
+
+
+def newest_first(doc: Mapping[str, Any]) -> Tuple[str, str]:
+    """Sort key: the incident that started last first (then the last created)."""
+    return (doc.get("starts_at", ""), doc.get("created_at", ""))
 
 
 def get_alert(store: StateStore, fingerprint: str) -> Dict[str, Any]:
@@ -62,35 +69,36 @@ def list_alerts(
 ) -> List[Dict[str, Any]]:
     if limit < 1:
         raise QueryError("limit must be at least 1")
-    out = []
-    for doc in incidents(store):
-        if status and doc["state"] != status:
-            continue
-        if severity and doc.get("severity") != severity:
-            continue
-        if alertname and doc.get("alertname") != alertname:
-            continue
-        out.append(_summary(doc))
-        if len(out) >= limit:
-            break
-    return out
+    wanted = (
+        doc
+        for doc in incidents(store)
+        if (not status or doc["state"] == status)
+        and (not severity or doc.get("severity") == severity)
+        and (not alertname or doc.get("alertname") == alertname)
+    )
+    return [_summary(doc) for doc in heapq.nlargest(limit, wanted, key=newest_first)]
 
 
 def alert_stats(store: StateStore) -> Dict[str, Any]:
     return stats(incidents(store))
 
 
-def stats(shown: List[Dict[str, Any]]) -> Dict[str, Any]:
+def stats(shown: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
     """Counts of incidents (as :func:`incidents` shows them) by state and severity."""
-    return {
-        "total": len(shown),
-        "by_status": dict(Counter(d["state"] for d in shown)),
-        "by_severity": dict(Counter(d.get("severity") or "none" for d in shown)),
-    }
+    total, by_status, by_severity = 0, Counter(), Counter()
+    for doc in shown:
+        total += 1
+        by_status[doc["state"]] += 1
+        by_severity[doc.get("severity") or "none"] += 1
+    return {"total": total, "by_status": dict(by_status), "by_severity": dict(by_severity)}
 
 
 def get_request(store: StateStore, request_id: str) -> Dict[str, Any]:
-    alerts = [d for d in incidents(store) if request_id in d.get("request_ids", [])]
+    alerts = sorted(
+        (d for d in incidents(store) if request_id in d.get("request_ids", [])),
+        key=newest_first,
+        reverse=True,
+    )
     if not alerts:
         raise QueryError(f"no incident recorded for request {request_id}")
     return {

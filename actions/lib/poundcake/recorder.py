@@ -9,7 +9,10 @@ dispatched with the rest of its delivery (never slowing a dispatch, and the 200
 to Alertmanager never waits for it), the alert joins a
 bounded queue; ``workers`` writers record it ``hold`` seconds later (one read
 and one write of its incident key; a resolve closes the fingerprint's open
-incidents). The hold keeps these writes out of the first seconds of a
+incidents in their own records, which st2's key TTL then purges
+``incident_ttl_seconds`` later). Each record written goes to the sensor's
+:class:`~poundcake.incident_view.IncidentView` too, so the state poll never
+reads these records back. The hold keeps these writes out of the first seconds of a
 remediation that arrived in the same delivery: st2 turns every datastore
 write into a ``core.st2.key_value_pair.*`` trigger instance for its rules
 engine, so a storm's records would otherwise compete with it.
@@ -28,8 +31,9 @@ import threading
 import time
 from typing import Any, Dict, List, Mapping
 
-from poundcake.incidents import apply, decide, observe
-from poundcake.resolution import close_incidents
+from poundcake.incident_view import IncidentView
+from poundcake.incidents import apply, decide, observe, view
+from poundcake.resolution import close_recorded
 from poundcake.state_store import INCIDENT, StateStore
 from poundcake.suppressions import Suppression
 
@@ -42,8 +46,9 @@ class IncidentRecorder:
         store: StateStore,
         log: Any,
         unresolved_ttl: int,
-        resolved_keep: int,
+        resolved_ttl: int,
         metrics: Any,
+        incidents: IncidentView,
         workers: int = 8,
         max_queue: int = 100_000,
         hold: float = 5.0,
@@ -51,7 +56,8 @@ class IncidentRecorder:
         self._store = store
         self._log = log
         self._unresolved_ttl = unresolved_ttl
-        self._resolved_keep = resolved_keep
+        self._resolved_ttl = resolved_ttl
+        self._view = incidents
         self._metrics = metrics
         self._workers = workers
         self._hold = hold
@@ -127,11 +133,16 @@ class IncidentRecorder:
         """Record one delivery of an alert that no rule remediates."""
         store = self._store
         if payload["status"] == "resolved":
-            close_incidents(store, payload, "let_finish", self._resolved_keep)
+            for record in close_recorded(store, payload, max(self._resolved_ttl, 1)):
+                self._view.put(view(record, None))
             return
         now = store.clock()
         key = INCIDENT + payload["tracking_id"]
-        record = observe(store.get(key), payload, now)
+        stored = store.get(key)
+        if stored is not None and stored["state"] == "resolved":
+            return  # a late re-send of a firing that has resolved since
+        record = observe(stored, payload, now)
         decision = decide(record, None, False, self._suppressions, False, now)
         apply(record, decision, "", now)
         store.put(key, record, ttl=self._unresolved_ttl)
+        self._view.put(view(record, None))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from poundcake.incidents import open_incidents
+from poundcake.incidents import log, observe, open_incidents
 from poundcake.state_store import INCIDENT, RESOLVED, StateStore, iso
 
 
@@ -39,6 +39,25 @@ def close_incidents(
     return docs
 
 
+def close_recorded(store: StateStore, alert: Mapping[str, Any], ttl: int) -> List[Dict[str, Any]]:
+    """Close the open incidents of an alert that no rule remediates, in their
+    own records: the sensor's recorder is their only writer, so no resolve
+    key is needed, and the st2 key TTL (``ttl``) purges each record then."""
+    now = store.clock()
+    candidates = [doc for _, doc in store.scan(f"{INCIDENT}{alert['fingerprint']}-")]
+    records = [doc for doc in candidates if doc["state"] != "resolved"]
+    if not candidates:
+        records = [observe(None, alert, now)]
+    for record in records:
+        note = _note(record["tracking_id"], alert, None, False)
+        record["resolved_at"] = iso(now)
+        record["updated_at"] = iso(now)
+        log(record, "resolved", now, note)
+        record["state"] = "resolved"
+        store.put(INCIDENT + record["tracking_id"], record, ttl=ttl)
+    return records
+
+
 def _resolve(
     store: StateStore, alert: Mapping[str, Any], record: Optional[Dict[str, Any]], mode: str
 ) -> Dict[str, Any]:
@@ -49,6 +68,17 @@ def _resolve(
         else None
     )
     cancel = bool(running) and mode == "cancel"
+    return {
+        "tracking_id": tracking_id,
+        "resolved_at": iso(store.clock()),
+        "ends_at": alert.get("ends_at"),
+        "request_id": alert.get("request_id"),
+        "note": _note(tracking_id, alert, running, cancel),
+        "canceled": [running] if cancel else [],
+    }
+
+
+def _note(tracking_id: str, alert: Mapping[str, Any], running: Optional[str], cancel: bool) -> str:
     note = "resolved by Alertmanager"
     if tracking_id != alert["tracking_id"]:
         note += f" (the resolve carried another startsAt: {alert['tracking_id']})"
@@ -56,11 +86,4 @@ def _resolve(
         note += f"; remediation {running} canceled (on_resolve: cancel)"
     elif running:
         note += f"; remediation {running} left to finish (on_resolve: let_finish)"
-    return {
-        "tracking_id": tracking_id,
-        "resolved_at": iso(store.clock()),
-        "ends_at": alert.get("ends_at"),
-        "request_id": alert.get("request_id"),
-        "note": note,
-        "canceled": [running] if cancel else [],
-    }
+    return note

@@ -1,36 +1,42 @@
-"""Remediation metrics on the sensor's /metrics, from the datastore records.
+"""Remediation metrics on the sensor's /metrics, and the state poll behind them.
 
 Remediations run in st2's action runners, not in the sensor, so the sensor
-reads the incident records every ``state_poll_seconds`` (one paged read of
-each record prefix, never on the request path) and turns them into metrics:
+polls the datastore every ``state_poll_seconds`` (never on the request path).
+A poll reads the maintenance windows, the open breakers and only the
+incidents the sensor's :class:`~poundcake.incident_view.IncidentView` is
+watching (opted-in alerts whose record has not settled), so its cost
+follows the remediations in flight, not the incidents st2 retains. The
+first poll after a start reads every record once to seed the view.
 
 - ``poundcake_remediations_executed_total{workflow,status}`` and
-  ``poundcake_remediation_duration_seconds`` count each finished remediation
-  once, when the sensor first sees it. Like any counter they start at zero
-  when the sensor starts: remediations that finished before are not counted.
+  ``poundcake_remediation_duration_seconds`` count each remediation the
+  sensor sees finish (from 0 at each sensor start).
 - ``poundcake_active_remediations``, ``poundcake_suppressed_incidents`` and
-  ``poundcake_breakers_open`` are what the records say now.
+  ``poundcake_breakers_open`` are what the view says now.
 
-The same poll deletes incidents resolved more than ``incident_ttl_seconds``
-ago.
+Once an hour the poll also deletes opted-in incidents resolved more than
+``incident_ttl_seconds`` ago (the sensor's own records expire by st2's key TTL).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from poundcake.board import Board
+from poundcake.incident_view import IncidentView
+from poundcake.incidents import view
 from poundcake.queries import incidents, purge_resolved, resolves
 from poundcake.recorder import IncidentRecorder
-from poundcake.state_store import BREAKER_OPEN, StateStore
+from poundcake.state_store import BREAKER_OPEN, INCIDENT, RESOLVED, StateStore
 from poundcake.suppressions import stored_windows
 
 # The poll keeps at most 1/POLL_DUTY of its time busy reading records.
 POLL_DUTY = 10
+PURGE_SECONDS = 3600
 _DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
@@ -73,46 +79,44 @@ class RemediationMetrics:
         )
         self.poll_seconds = Gauge(
             "poundcake_state_poll_seconds",
-            "How long the last read of the records took (it grows with the stored incidents).",
+            "How long the last state poll took.",
             registry=registry,
         )
-        self._seen: Optional[Dict[str, str]] = None  # tracking_id -> finished_at
+        self.poll_calls = Gauge(
+            "poundcake_state_poll_calls",
+            "Datastore calls (st2api requests) the last state poll made.",
+            registry=registry,
+        )
+        self.seed_seconds = Gauge(
+            "poundcake_state_seed_seconds",
+            "How long the read of every record at the sensor's start took.",
+            registry=registry,
+        )
+        self.seed_calls = Gauge(
+            "poundcake_state_seed_calls",
+            "Datastore calls the read of every record at the sensor's start made.",
+            registry=registry,
+        )
 
-    def refresh(
-        self, store: StateStore, ttl: Optional[float] = None
-    ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-        """Read the records once, update every metric; return the incidents and
-        the open breakers read (the board shows the same read)."""
-        resolved = resolves(store)
-        if ttl is not None:
-            # Purged incidents drop out of the incident read below, so the
-            # resolves read once serve both.
-            self.purged.inc(purge_resolved(store, ttl, resolved))
-        shown = incidents(store, resolved)
-        first_poll = self._seen is None
-        seen = {} if first_poll else self._seen
-        current = {}
-        for doc in shown:
-            remediation = doc.get("remediation") or {}
-            finished = remediation.get("finished_at")
-            if not finished:
-                continue
-            current[doc["tracking_id"]] = finished
-            if not first_poll and seen.get(doc["tracking_id"]) != finished:
-                self.executed.labels(remediation.get("workflow", ""), remediation["outcome"]).inc()
-                self.duration.observe(remediation.get("duration_seconds", 0))
-        self._seen = current  # only retained records: memory follows the datastore
+    def finished(self, before: Optional[Dict[str, Any]], doc: Dict[str, Any]) -> None:
+        """Count a remediation the first time a read shows it finished."""
+        remediation = doc.get("remediation") or {}
+        finished = remediation.get("finished_at")
+        if not finished or (before and (before.get("remediation") or {}).get("finished_at")):
+            return
+        self.executed.labels(remediation.get("workflow", ""), remediation["outcome"]).inc()
+        self.duration.observe(remediation.get("duration_seconds", 0))
+
+    def show(self, shown: List[Dict[str, Any]], breakers: List[Dict[str, Any]]) -> None:
         self.active.set(sum(1 for d in shown if d["state"] == "remediating"))
         self.suppressed.set(sum(1 for d in shown if d["state"] == "suppressed"))
-        breakers = store.records(BREAKER_OPEN)
         self.breakers_open.set(len(breakers))
-        return shown, breakers
 
 
 class StatePoller:
-    """Calls :meth:`RemediationMetrics.refresh` every ``interval`` seconds and
-    hands what it read to the incident board and the maintenance windows to
-    the incident recorder."""
+    """Polls every ``interval`` seconds: updates the view and the metrics, and
+    hands the view to the incident board and the maintenance windows to the
+    incident recorder."""
 
     def __init__(
         self,
@@ -121,16 +125,20 @@ class StatePoller:
         interval: float,
         ttl: float,
         log: Any,
+        incidents: IncidentView,
         board: Optional[Board] = None,
         recorder: Optional[IncidentRecorder] = None,
     ) -> None:
         self._metrics = metrics
+        self._view = incidents
         self._board = board
         self._recorder = recorder
         self._store = store
         self._interval = interval
         self._ttl = ttl
         self._log = log
+        self._seeded = False
+        self._purged_at: Optional[float] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="poundcake-state", daemon=True)
 
@@ -142,18 +150,36 @@ class StatePoller:
         self._stop.set()
 
     def poll_once(self) -> None:
-        shown, breakers = self._metrics.refresh(self._store, self._ttl)
-        windows = stored_windows(self._store)
+        store = self._store
+        if not self._seeded:  # once per sensor start: every record, for the view
+            self._view.seed(incidents(store), store.clock())
+            self._seeded = True
+        else:
+            for tracking_id in self._view.watching(store.clock()):
+                record = store.get(INCIDENT + tracking_id)
+                if record is not None:
+                    shown = view(record, store.get(RESOLVED + tracking_id))
+                    self._metrics.finished(self._view.settle(tracking_id, shown), shown)
+        due = self._purged_at is None or time.monotonic() - self._purged_at >= PURGE_SECONDS
+        if due:
+            self._purged_at = time.monotonic()
+            self._metrics.purged.inc(purge_resolved(store, self._ttl, resolves(store)))
+        breakers = store.records(BREAKER_OPEN)
+        windows = stored_windows(store)
+        shown = self._view.shown()
+        self._metrics.show(shown, breakers)
         if self._recorder is not None:
             self._recorder.set_suppressions(windows)
         if self._board is not None:
-            now = self._store.clock()
+            now = store.clock()
             views = [w.view(now) for w in windows]
             self._board.update(shown, views, breakers, now)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            calls = self._store.calls
+            seeding = not self._seeded
             try:
                 self.poll_once()
             except Exception as exc:  # st2api down, a bad record: keep serving
@@ -162,7 +188,13 @@ class StatePoller:
                     "reading poundcake records failed: %s: %s", type(exc).__name__, exc
                 )
             took = time.monotonic() - started
+            if seeding and self._seeded:  # the one read of everything: not a poll's cost
+                self._metrics.seed_seconds.set(took)
+                self._metrics.seed_calls.set(self._store.calls - calls)
+                self._stop.wait(self._interval)
+                continue
             self._metrics.poll_seconds.set(took)
+            self._metrics.poll_calls.set(self._store.calls - calls)
             # Every read is an st2api call (and CPU st2 needs for remediation):
-            # with many records stored, poll less often rather than always.
+            # when st2api is slow, poll less often rather than add to its load.
             self._stop.wait(max(self._interval, POLL_DUTY * took))

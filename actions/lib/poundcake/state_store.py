@@ -64,19 +64,23 @@ class StateStore:
         self._svc = service
         self.clock = clock
         self._list_page = _page_lister(service)
+        self.calls = 0  # datastore calls made (each one an st2api request)
 
     def get(self, key: str) -> Optional[Dict[str, Any]]:
+        self.calls += 1
         raw = self._svc.get_value(key, local=False)
         return json.loads(raw) if raw else None
 
     def put(self, key: str, doc: Dict[str, Any], ttl: Optional[int] = None) -> None:
         value = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        self.calls += 1
         if ttl:
             self._svc.set_value(key, value, ttl=int(ttl), local=False)
         else:
             self._svc.set_value(key, value, local=False)
 
     def delete(self, key: str) -> bool:
+        self.calls += 1
         return bool(self._svc.delete_value(key, local=False))
 
     def scan(self, prefix: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
@@ -85,6 +89,7 @@ class StateStore:
         offset = 0
         while True:
             page = self._list_page(prefix, offset)
+            self.calls += 1
             fresh = [kvp for kvp in page or [] if kvp.name not in seen]
             for kvp in fresh:
                 seen.add(kvp.name)
