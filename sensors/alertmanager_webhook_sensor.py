@@ -68,6 +68,7 @@ class AlertmanagerWebhookSensor(Sensor):
             settings.incident_ttl_seconds,
             metrics,
             incidents,
+            hold=settings.record_hold_seconds,
         )
         ingestor = AlertIngestor(
             dispatch=self.sensor_service.dispatch,
@@ -79,6 +80,7 @@ class AlertmanagerWebhookSensor(Sensor):
             timeout=settings.dispatch_timeout_seconds,
             recorder=self._recorder,
             incidents=incidents,
+            head_start=settings.remediation_head_start_seconds,
         )
         board = Board(settings.st2_web_url) if settings.board_enabled else None
         try:

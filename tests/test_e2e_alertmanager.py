@@ -62,7 +62,11 @@ def stack():
 
 
 def alert_triggers(sensor):
-    return [t for t in sensor.triggers() if t["trigger"] == "poundcake.alert"]
+    return [
+        t
+        for t in sensor.triggers()
+        if t["trigger"] in ("poundcake.alert", "poundcake.alert_recorded")
+    ]
 
 
 @pytest.mark.parametrize("eventlet", MODES)
@@ -120,9 +124,11 @@ def test_forced_503_then_success_yields_exactly_one_trigger_per_alert(stack, eve
     assert len({t["payload"]["tracking_id"] for t in triggers}) == 4
     metrics = sensor.metrics()
     assert 'poundcake_webhook_requests_total{code="503"}' in metrics
-    assert 'poundcake_dispatch_failures_total{trigger="poundcake.alert"} 2.0' in metrics
+    assert 'poundcake_dispatch_failures_total{trigger="poundcake.alert_recorded"} 2.0' in metrics
     # the retry re-sends the alerts that were dispatched before the 503
-    assert 'poundcake_duplicates_suppressed_total{trigger="poundcake.alert"} 2.0' in metrics
+    assert (
+        'poundcake_duplicates_suppressed_total{trigger="poundcake.alert_recorded"} 2.0' in metrics
+    )
 
 
 def test_wrong_credentials_are_refused_and_nothing_is_dispatched(stack):

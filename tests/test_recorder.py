@@ -56,6 +56,33 @@ class RecorderTest(BaseSensorTestCase):
             assert record["state"] == "recorded"
             assert record["history"][-1]["note"].startswith("no remediation rule")
 
+    def test_remediations_get_a_head_start_and_only_mixed_deliveries_wait(self):
+        dispatch, times = self.sensor_service.dispatch, []
+
+        def timed(trigger, payload=None, trace_tag=None):
+            times.append((time.monotonic(), payload["labels"].get("auto_remediate")))
+            return dispatch(trigger, payload, trace_tag)
+
+        self.sensor_service.dispatch = timed
+        mixed = make_delivery(3, alertname="Noise")
+        mixed["alerts"] += make_delivery(1, offset=9, auto_remediate="true")["alerts"]
+        with running_sensor(self, remediation_head_start_seconds=0.6) as sensor:
+            started = time.monotonic()
+            assert self.post(sensor, mixed).status == 200
+            answered = time.monotonic() - started
+            first_noise = min(t for t, opted in times if opted is None)
+            wanted = [t for t, opted in times if opted == "true"]
+            assert len(wanted) == 1 and first_noise - wanted[0] >= 0.6
+            assert answered < 0.6 + 1.0, "the head start counts once per delivery"
+            times.clear()
+            started = time.monotonic()
+            self.post(sensor, make_delivery(3, offset=20))  # noise only: no wait
+            assert time.monotonic() - started < 0.5 and len(times) == 3
+            times.clear()
+            started = time.monotonic()
+            self.post(sensor, mixed)  # a re-send: nothing new to give a head start to
+            assert time.monotonic() - started < 0.5 and not times
+
     def test_a_resolve_closes_the_recorded_incident_and_queries_see_it(self):
         with running_sensor(self) as sensor:
             firing = self.post(sensor, make_delivery(2))

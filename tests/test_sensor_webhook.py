@@ -57,7 +57,7 @@ class WebhookSensorTest(BaseSensorTestCase):
         return [
             t["payload"]
             for t in self.get_dispatched_triggers()
-            if t["trigger"] == "poundcake.alert"
+            if t["trigger"] in ("poundcake.alert", "poundcake.alert_recorded")
         ]
 
     def test_runs_on_green_threads_as_under_st2(self):
@@ -79,7 +79,10 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertEqual(len(triggers), 3)
         for item in triggers:
             payload = item["payload"]
-            self.assertEqual(item["trigger"], "poundcake.alert")
+            opted = payload["labels"].get("auto_remediate") == "true"
+            self.assertEqual(
+                item["trigger"], "poundcake.alert" if opted else "poundcake.alert_recorded"
+            )
             self.assertEqual(item["trace_context"].trace_tag, payload["tracking_id"])
             self.assertEqual(payload["request_id"], doc["request_id"])
             self.assertEqual(payload["truncated_alerts"], 2)
@@ -237,8 +240,8 @@ class WebhookSensorTest(BaseSensorTestCase):
             'poundcake_webhook_requests_total{code="200"} 2.0',
             'poundcake_webhook_requests_total{code="400"} 1.0',
             'poundcake_alerts_received_total{status="firing"} 6.0',
-            'poundcake_triggers_dispatched_total{trigger="poundcake.alert"} 3.0',
-            'poundcake_duplicates_suppressed_total{trigger="poundcake.alert"} 3.0',
+            'poundcake_triggers_dispatched_total{trigger="poundcake.alert_recorded"} 3.0',
+            'poundcake_duplicates_suppressed_total{trigger="poundcake.alert_recorded"} 3.0',
             "poundcake_webhook_request_duration_seconds_count 3.0",
             "poundcake_webhook_payload_bytes_count 3.0",
             "poundcake_dedup_entries 3.0",
@@ -251,7 +254,9 @@ class WebhookSensorTest(BaseSensorTestCase):
         with running_sensor(self) as sensor:
             self.assertEqual(self.post(sensor, firing_body()).status, 503)
             metrics = request(sensor.server.address[1], "GET", "/metrics").body.decode()
-        self.assertIn('poundcake_dispatch_failures_total{trigger="poundcake.alert"} 3.0', metrics)
+        self.assertIn(
+            'poundcake_dispatch_failures_total{trigger="poundcake.alert_recorded"} 3.0', metrics
+        )
 
     def test_dispatch_past_the_deadline_answers_503_and_is_never_repeated(self):
         hung = ScriptedDispatch(self.sensor_service, hang_calls={1})
@@ -272,7 +277,7 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertEqual(after.status, 200)
         self.assertEqual((after.json["dispatched"], after.json["duplicates"]), (0, 3))
         self.assertEqual((hung.calls, len(self.alert_payloads())), (3, 3))
-        missed = 'poundcake_dispatch_deadline_misses_total{trigger="poundcake.alert"} 1.0'
+        missed = 'poundcake_dispatch_deadline_misses_total{trigger="poundcake.alert_recorded"} 1.0'
         self.assertIn(missed, metrics)
         self.assertNotIn("poundcake_dispatch_failures_total{", metrics)
 

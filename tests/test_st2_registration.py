@@ -135,7 +135,13 @@ def test_sensor_and_its_trigger_types_register():
     sensor = load(SENSOR_META)
     assert_model("sensor", sensor, "sensor")
     assert os.path.isfile(os.path.join(PACK_DIR, "sensors", sensor["entry_point"]))
-    assert len(sensor["trigger_types"]) == 2
+    assert [t["name"] for t in sensor["trigger_types"]] == [
+        "alert",
+        "alert_recorded",
+        "alert_group",
+    ]
+    alert, recorded, _ = sensor["trigger_types"]
+    assert recorded["payload_schema"] == alert["payload_schema"], "one payload, two triggers"
     for trigger_type in sensor["trigger_types"]:
         assert_model("trigger_type", trigger_type, trigger_type["name"])
         check_payload_schema(trigger_type["payload_schema"])

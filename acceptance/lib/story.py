@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional
 
 from st2 import St2, wait_until
 
-TRIGGER = "poundcake.alert"
+TRIGGER = "poundcake.alert"  # alerts that ask for remediation
+RECORDED = "poundcake.alert_recorded"  # the others
 # Every rule some story saw enforced in this session (test_zz_rules checks all fired).
 FIRED_RULES: set = set()
 
@@ -65,9 +66,10 @@ class Story:
     ) -> None:
         self.st2 = st2
         self.alert = alert
+        trigger = TRIGGER if alert.labels.get("auto_remediate") == "true" else RECORDED
 
         def find() -> Optional[Dict[str, Any]]:
-            for ti in st2.trigger_instances(TRIGGER, since):
+            for ti in st2.trigger_instances(trigger, since):
                 payload = ti["payload"]
                 same = payload["labels"].get("case") == alert.case and payload["status"] == status
                 # a case may fire twice (a drifted startsAt): the firing's own startsAt decides
@@ -76,7 +78,7 @@ class Story:
             return None
 
         self.trigger_instance = wait_until(
-            find, timeout, f"a {status} {TRIGGER} for case {alert.case}"
+            find, timeout, f"a {status} {trigger} for case {alert.case}"
         )
         self.payload = self.trigger_instance["payload"]
         self.tracking_id = self.payload["tracking_id"]
@@ -111,7 +113,7 @@ class Story:
     def of(self, ref: str) -> List[Dict[str, Any]]:
         return [e for e in self.tree() if e["action"]["ref"] == ref]
 
-    def recorded(self, timeout: float = 30) -> Dict[str, Any]:
+    def recorded(self, timeout: float = 60) -> Dict[str, Any]:
         """The incident record, once it exists (the sensor writes those of
         alerts that did not opt in a moment after their trigger)."""
         return wait_until(self.record, timeout, f"the incident record of {self.tracking_id}")

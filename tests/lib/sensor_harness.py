@@ -8,7 +8,12 @@ TOKEN = "tok-123"
 
 
 def base_config(**overrides):
-    config = {"listen_host": "127.0.0.1", "listen_port": 0, "bearer_token": TOKEN}
+    config = {
+        "listen_host": "127.0.0.1",
+        "listen_port": 0,
+        "bearer_token": TOKEN,
+        "record_hold_seconds": 0.5,  # not 15 s per test
+    }
     config.update(overrides)
     return config
 

@@ -51,7 +51,7 @@ class IncidentRecorder:
         incidents: IncidentView,
         workers: int = 8,
         max_queue: int = 100_000,
-        hold: float = 5.0,
+        hold: float = 15.0,
     ) -> None:
         self._store = store
         self._log = log

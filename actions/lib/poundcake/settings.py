@@ -33,6 +33,8 @@ class WebhookSettings:
     request_read_timeout_seconds: float = 30.0
     dispatch_concurrency: int = 50
     dispatch_timeout_seconds: float = 8.0
+    remediation_head_start_seconds: float = 2.0
+    record_hold_seconds: float = 15.0
     dedup_window_seconds: int = 6 * 3600
     dedup_max_entries: int = 50_000
     dispatch_alert_group: bool = False
@@ -69,6 +71,8 @@ _INT_RANGES = {
 _FLOAT_RANGES = {
     "request_read_timeout_seconds": (0.1, 3600.0),
     "dispatch_timeout_seconds": (0.1, 300.0),
+    "remediation_head_start_seconds": (0.0, 5.0),
+    "record_hold_seconds": (0.0, 300.0),
 }
 _STRINGS = (
     "listen_host",

@@ -20,6 +20,10 @@ PACK = "poundcake"
 # only on alerts with auto_remediate="true"; the sensor records the others.
 OPT_IN_LABEL = "auto_remediate"
 ALERT_TRIGGER = f"{PACK}.alert"
+# Alerts that did not opt in get a trigger no shipped rule listens to: st2's
+# rules engine weighs every trigger instance against every rule of its trigger
+# type, which made a storm of them cost seconds of st2's time per hundred.
+RECORDED_TRIGGER = f"{PACK}.alert_recorded"
 GROUP_TRIGGER = f"{PACK}.alert_group"
 
 
@@ -34,8 +38,8 @@ class TriggerInstance:
 
 
 def opted_in(payload: Dict[str, Any]) -> bool:
-    """Whether a ``poundcake.alert`` payload is for the rules (remediation) or
-    for the sensor's own recorder (no execution)."""
+    """Whether an alert payload is for the rules (remediation) or for the
+    sensor's own recorder (no execution)."""
     return payload["labels"].get(OPT_IN_LABEL) == "true"
 
 
@@ -59,7 +63,8 @@ def alert_fields(alert: Alert) -> Dict[str, Any]:
 def alert_instance(
     fields: Dict[str, Any], delivery: Delivery, request_id: str, received_at: str
 ) -> TriggerInstance:
-    """One ``poundcake.alert`` from an alert's :func:`alert_fields`."""
+    """One ``poundcake.alert`` (or ``poundcake.alert_recorded``) from an
+    alert's :func:`alert_fields`."""
     payload = dict(fields)
     payload.update(
         request_id=request_id,
@@ -71,7 +76,7 @@ def alert_instance(
     )
     tracking_id = fields["tracking_id"]
     return TriggerInstance(
-        trigger=ALERT_TRIGGER,
+        trigger=ALERT_TRIGGER if opted_in(payload) else RECORDED_TRIGGER,
         payload=payload,
         trace_tag=tracking_id,
         dedup_key=f"{tracking_id}|{fields['status']}",
