@@ -19,7 +19,7 @@ def test_an_alert_that_did_not_opt_in_is_recorded_and_resolved_without_an_execut
     assert story.recorded()["state"] == "recorded"
     alerting.resolve(alert)
     resolved = alerting.story(alert, status="resolved")
-    wait_until(story.resolved, 30, "the resolve to be recorded")
+    wait_until(story.resolved, 60, "the resolve to be recorded")
     story.no_execution()
     resolved.no_execution()
     shown = st2.run("poundcake.get_alert", fingerprint=story.payload["fingerprint"])
@@ -137,7 +137,7 @@ def test_a_resolve_with_a_drifted_starts_at_closes_the_open_incident(alerting, s
         assert resolved.tracking_id != story.tracking_id
     finally:
         second_am.close()
-    wait_until(story.resolved, 30, "the first incident to be resolved too")
+    wait_until(story.resolved, 60, "the first incident to be resolved too")
     shown = st2.run("poundcake.get_alert", fingerprint=story.payload["fingerprint"])
     found = shown["result"]["result"]
     states = {i["tracking_id"]: i["state"] for i in [found["current"], *found["history"]]}

@@ -245,6 +245,9 @@ def scale_costs(st2: St2, token: str, rig: str) -> Dict[int, Dict[str, float]]:
                 return figures if figures.get("poundcake_state_poll_calls") else {}
 
             figures = wait_until(polled, 900, f"a state poll over {scale} records", 1)
+            started = time.time()
+            st2.get("keys", prefix="poundcake.suppression.", limit=100)  # one small list
+            one_call = time.time() - started
             listed = st2.run("poundcake.list_alerts", timeout=900, limit=50)
             got = st2.run("poundcake.get_alert", fingerprint=f"5eed{scale - 1:012x}")
             out[scale] = {
@@ -252,6 +255,7 @@ def scale_costs(st2: St2, token: str, rig: str) -> Dict[int, Dict[str, float]]:
                 "seed_s": figures["poundcake_state_seed_seconds"],
                 "poll_calls": figures["poundcake_state_poll_calls"],
                 "poll_s": figures["poundcake_state_poll_seconds"],
+                "one_call_s": one_call,
                 "list_alerts_s": took(listed),
                 "get_alert_s": took(got),
             }
@@ -293,7 +297,8 @@ def main(st2: St2, token: str, target) -> Dict[str, Any]:
         out.setdefault("scales", {})[scale] = costs
         print(
             f"with {scale:6d} incident records: a state poll makes {costs['poll_calls']:.0f} "
-            f"datastore calls in {costs['poll_s']:.2f} s (the sensor's startup read: "
+            f"datastore calls in {costs['poll_s']:.2f} s (one st2api list of a small "
+            f"prefix: {costs['one_call_s']:.2f} s; the sensor's startup read: "
             f"{costs['seed_calls']:.0f} calls, {costs['seed_s']:.1f} s); "
             f"list_alerts runs {costs['list_alerts_s']:.1f} s, "
             f"get_alert {costs['get_alert_s']:.1f} s"

@@ -19,9 +19,11 @@ engine, so a storm's records would otherwise compete with it.
 
 One writer per key still holds: these incidents are never remediated, so
 ``process_alert`` never writes them. What a sensor crash costs: the alerts
-still queued (at most ``max_queue``; normally the last second of a storm).
-Their trigger instances are in st2 already (``st2 trigger-instance list
---trigger=poundcake.alert``); only the datastore record is missing.
+still queued (at most ``max_queue``; normally those of the last ``hold``
+seconds). Their trigger instances are in st2 already (``st2 trigger-instance
+list --trigger=poundcake.alert_recorded``); only the datastore record is
+missing, until a re-send of the alert (the restarted sensor has forgotten it
+was sent) records it.
 """
 
 from __future__ import annotations
