@@ -130,10 +130,11 @@ def trigger_instances_since(st2: St2, since: str) -> int:
         offset += 100
 
 
-def quiet(st2: St2, since: str, settle: float = 3) -> int:
-    """Wait until st2's rules engine has worked through the trigger instances
-    it holds (the newest 100 all processed, and no new one for ``settle``
-    seconds); return how many occurred since ``since``.
+def quiet(st2: St2, token: str, since: str, settle: float = 3) -> int:
+    """Wait until the sensor's recorder has written what it holds and st2's
+    rules engine has worked through the trigger instances it holds (the
+    newest 100 all processed, and no new one for ``settle`` seconds); return
+    how many occurred since ``since``.
 
     The rules engine stores a trigger instance as soon as it takes it off
     the bus and only then weighs it against the rules, so a backlog shows as
@@ -142,8 +143,9 @@ def quiet(st2: St2, since: str, settle: float = 3) -> int:
     answered on the kit's database, hence the look at the newest.)"""
     last, deadline = -1, time.time() + 900
     while time.time() < deadline:
+        held = sensor_metrics(token, "poundcake_record_queue")["poundcake_record_queue"]
         newest = st2.get("triggerinstances", limit=100, include_attributes="id,status")
-        busy = any(ti.get("status") in ("pending", "processing") for ti in newest)
+        busy = held > 0 or any(ti.get("status") in ("pending", "processing") for ti in newest)
         total = st2.count("triggerinstances")
         if not busy and total == last:
             return trigger_instances_since(st2, since)
@@ -154,14 +156,14 @@ def quiet(st2: St2, since: str, settle: float = 3) -> int:
 
 def storm(st2: St2, token: str, size: int) -> Dict[str, float]:
     run = uuid.uuid4().hex[:8]
-    quiet(st2, stamp(time.time() - 1))  # nothing left over from before
+    quiet(st2, token, stamp(time.time() - 1))  # nothing left over from before
     since = stamp(time.time() - 1)
     started = time.time()
     answer = post(token, delivery([alert("BenchNoise", run, i) for i in range(size)]))
     answered = time.time() - started
     wait_until(lambda: all_recorded(st2, answer["tracking_ids"]), 600, f"{size} records", 1)
     queryable = time.time() - started
-    taken = quiet(st2, since)
+    taken = quiet(st2, token, since)
     drained = time.time() - started - 3  # the last settle found nothing new
     return {
         "trigger_instances": taken,
@@ -177,7 +179,7 @@ def remediation_start(st2: St2, token: str, noise_same: int, noise_before: int, 
     run = uuid.uuid4().hex[:8]
     unit = f"bench-{run}"
     target.unit(unit, "failed")
-    quiet(st2, stamp(time.time() - 1))  # start from a quiet st2
+    quiet(st2, token, stamp(time.time() - 1))  # start from a quiet st2
     if noise_before:
         post(token, delivery([alert("BenchNoise", run, i) for i in range(noise_before)]))
     alerts = [alert("BenchNoise", run, i) for i in range(noise_same)]
@@ -202,8 +204,8 @@ def remediation_start(st2: St2, token: str, noise_same: int, noise_before: int, 
 SCALES = (1_000, 10_000, 100_000)
 
 
-def sensor_metrics(token: str) -> Dict[str, float]:
-    """The ``poundcake_state_*`` samples on the sensor's /metrics."""
+def sensor_metrics(token: str, prefix: str = "poundcake_state_") -> Dict[str, float]:
+    """The samples on the sensor's /metrics whose names start with ``prefix``."""
     url = WEBHOOK_URL.rsplit("/", 1)[0] + "/metrics"
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=10) as answer:
@@ -211,7 +213,7 @@ def sensor_metrics(token: str) -> Dict[str, float]:
     return {
         name: float(value)
         for name, _, value in (line.partition(" ") for line in text.splitlines())
-        if name.startswith("poundcake_state_")
+        if name.startswith(prefix)
     }
 
 
@@ -255,6 +257,7 @@ def scale_costs(st2: St2, token: str, rig: str) -> Dict[int, Dict[str, float]]:
                 "seed_s": figures["poundcake_state_seed_seconds"],
                 "poll_calls": figures["poundcake_state_poll_calls"],
                 "poll_s": figures["poundcake_state_poll_seconds"],
+                "watched": figures["poundcake_state_watched"],
                 "one_call_s": one_call,
                 "list_alerts_s": took(listed),
                 "get_alert_s": took(got),
@@ -274,7 +277,7 @@ def main(st2: St2, token: str, target) -> Dict[str, Any]:
     out: Dict[str, Any] = {"storms": {}, "remediation_start_s": {}}
     alone = out["remediation_start_s"]["alone"] = remediation_start(st2, token, 0, 0, target)
     print(f"remediation start alone: {alone:.1f} s after the post")
-    for same, before in ((60, 0), (0, 60), (1000, 0)):
+    for same, before in ((60, 0), (0, 60), (1000, 0), (0, 1000)):
         latency = remediation_start(st2, token, same, before, target)
         out["remediation_start_s"][f"same{same}_before{before}"] = latency
         where = f"{same} noise alerts in the same delivery" if same else f"{before} just before"
@@ -297,7 +300,8 @@ def main(st2: St2, token: str, target) -> Dict[str, Any]:
         out.setdefault("scales", {})[scale] = costs
         print(
             f"with {scale:6d} incident records: a state poll makes {costs['poll_calls']:.0f} "
-            f"datastore calls in {costs['poll_s']:.2f} s (one st2api list of a small "
+            f"datastore calls in {costs['poll_s']:.2f} s ({costs['watched']:.0f} incidents "
+            f"in flight, two calls each; one st2api list of a small "
             f"prefix: {costs['one_call_s']:.2f} s; the sensor's startup read: "
             f"{costs['seed_calls']:.0f} calls, {costs['seed_s']:.1f} s); "
             f"list_alerts runs {costs['list_alerts_s']:.1f} s, "

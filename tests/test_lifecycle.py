@@ -735,12 +735,14 @@ def test_a_poll_reads_the_watched_incidents_not_every_record():
             )
             apply(rec, decide(rec, None, False, [], False, 900), "", 900)
             store.put(INCIDENT + rec["tracking_id"], rec)
-        poller, view = poller_over(store, CollectorRegistry())
+        registry = CollectorRegistry()
+        poller, view = poller_over(store, registry)
         poller.poll_once()
         before = store.calls
         poller.poll_once()
         calls.append(store.calls - before)
         assert len(view.shown()) == 3 + extra
+        assert registry.get_sample_value("poundcake_state_watched") == 2
     assert calls[0] == calls[1] == 2 + 2 * 2, calls  # windows, breakers, 2 x (incident, resolve)
 
 

@@ -87,6 +87,11 @@ class RemediationMetrics:
             "Datastore calls (st2api requests) the last state poll made.",
             registry=registry,
         )
+        self.watched = Gauge(
+            "poundcake_state_watched",
+            "Incidents in flight the state poll reads (two datastore calls each).",
+            registry=registry,
+        )
         self.seed_seconds = Gauge(
             "poundcake_state_seed_seconds",
             "How long the read of every record at the sensor's start took.",
@@ -155,7 +160,9 @@ class StatePoller:
             self._view.seed(incidents(store), store.clock())
             self._seeded = True
         else:
-            for tracking_id in self._view.watching(store.clock()):
+            watching = self._view.watching(store.clock())
+            self._metrics.watched.set(len(watching))
+            for tracking_id in watching:
                 record = store.get(INCIDENT + tracking_id)
                 if record is not None:
                     shown = view(record, store.get(RESOLVED + tracking_id))
