@@ -102,6 +102,16 @@ def _ready() -> bool:
         return False
 
 
+def restart_sensor() -> None:
+    """Restart st2's sensor container the way st2 does it (SIGTERM; it stops
+    each sensor with SIGTERM and kills it 5 s later), then wait for the
+    sensor to serve again."""
+    if not RIG:
+        pytest.skip("restarting st2's sensor container needs the st2 kit (RIG)")
+    subprocess.run([os.path.join(RIG, "rig.sh"), "restart", "st2sensorcontainer"], check=True)
+    wait_until(_ready, 60, f"the poundcake sensor at {WEBHOOK_URL} after its restart")
+
+
 @pytest.fixture(scope="session")
 def pack(st2: St2, target: Target) -> Dict[str, Any]:
     """The pack installed the way a user does it, configured with the token as

@@ -3,7 +3,7 @@
 import time
 from datetime import datetime
 
-from conftest import start_alertmanager
+from conftest import restart_sensor, start_alertmanager
 from st2 import wait_until
 from story import new_case
 from test_remediation import escalations
@@ -24,6 +24,16 @@ def test_an_alert_that_did_not_opt_in_is_recorded_and_resolved_without_an_execut
     resolved.no_execution()
     shown = st2.run("poundcake.get_alert", fingerprint=story.payload["fingerprint"])
     assert shown["result"]["result"]["current"]["state"] == "resolved"
+
+
+def test_a_sensor_st2_stops_first_writes_the_records_it_held(alerting):
+    """A restart or a pack upgrade stops the sensor while its recorder still
+    holds records back (``record_hold_seconds``, 15 s): it writes them first."""
+    alerts = [alerting.fire("DiskFillingSlowly", mountpoint=f"/m{i}") for i in range(3)]
+    stories = [alerting.story(alert) for alert in alerts]
+    assert [s.record() for s in stories] == [None] * 3, "held: not written yet"
+    restart_sensor()
+    assert [s.record()["state"] for s in stories] == ["recorded"] * 3
 
 
 def test_a_suppression_window_stops_remediation(alerting, st2, target):

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 _LIB = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../actions/lib"))
 if _LIB not in sys.path:
@@ -32,8 +33,8 @@ from poundcake.state_store import StateStore  # noqa: E402
 from poundcake.webhook_server import WebhookServer  # noqa: E402
 from poundcake.workers import WorkerPool  # noqa: E402
 
-# st2 sends SIGTERM and then SIGKILL 5 s later; drain in-flight requests
-# within that.
+# st2 sends SIGTERM and then SIGKILL 5 s later: in-flight requests and the
+# recorder's queue get this long.
 SHUTDOWN_GRACE_SECONDS = 4.0
 
 
@@ -130,9 +131,11 @@ class AlertmanagerWebhookSensor(Sensor):
         if self._server is None or self._closed.is_set():
             return
         self._closed.set()
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
         self._poller.stop()
+        self._recorder.flush()  # writes while the last requests finish
         self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
-        self._recorder.stop()
+        self._recorder.stop(deadline)
         self._pool.close()
         self._log.info("poundcake webhook sensor stopped")
 

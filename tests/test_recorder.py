@@ -56,6 +56,20 @@ class RecorderTest(BaseSensorTestCase):
             assert record["state"] == "recorded"
             assert record["history"][-1]["note"].startswith("no remediation rule")
 
+    def test_a_stopping_sensor_writes_what_it_holds(self):
+        """st2 stops a sensor with SIGTERM and kills it 5 s later: the records
+        held back (here for a minute) are written before cleanup() returns."""
+        with running_sensor(self, record_hold_seconds=60) as sensor:
+            answer = self.post(sensor, make_delivery(20))
+            held = answer.json["tracking_ids"]
+            time.sleep(0.3)
+            assert not any(self.record(t) for t in held), "held, not written yet"
+            started = time.monotonic()
+            sensor.cleanup()
+            took = time.monotonic() - started
+        assert all(self.record(t) for t in held), "cleanup() left records unwritten"
+        assert took < 4, took
+
     def test_remediations_get_a_head_start_and_only_mixed_deliveries_wait(self):
         dispatch, times = self.sensor_service.dispatch, []
 

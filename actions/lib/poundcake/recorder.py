@@ -18,12 +18,14 @@ write into a ``core.st2.key_value_pair.*`` trigger instance for its rules
 engine, so a storm's records would otherwise compete with it.
 
 One writer per key still holds: these incidents are never remediated, so
-``process_alert`` never writes them. What a sensor crash costs: the alerts
-still queued (at most ``max_queue``; normally those of the last ``hold``
-seconds). Their trigger instances are in st2 already (``st2 trigger-instance
-list --trigger=poundcake.alert_recorded``); only the datastore record is
-missing, until a re-send of the alert (the restarted sensor has forgotten it
-was sent) records it.
+``process_alert`` never writes them. When st2 stops the sensor (SIGTERM:
+a restart, a pack upgrade) the writers stop holding and write what is
+queued until st2's SIGKILL is near. What a crash (or that deadline) costs:
+the alerts still queued (at most ``max_queue``; normally those of the last
+``hold`` seconds). Their trigger instances are in st2 already (``st2
+trigger-instance list --trigger=poundcake.alert_recorded``); only the
+datastore record is missing, until a re-send of the alert (the restarted
+sensor has forgotten it was sent) records it.
 """
 
 from __future__ import annotations
@@ -68,33 +70,67 @@ class IncidentRecorder:
         # One write at a time per fingerprint: a resolve must not pass its firing.
         self._lock = threading.Lock()
         self._busy: Dict[str, threading.Event] = {}
+        self._pending = 0  # queued or being written
+        self._flushing = threading.Event()  # set: the sensor is stopping, no more holding
+        self._threads: List[threading.Thread] = []
+
+    @property
+    def pending(self) -> int:
+        return self._pending
 
     def start(self) -> None:
         """Start the writers (green threads under st2's eventlet patching)."""
         for i in range(self._workers):
             name = f"poundcake-recorder-{i}"
-            threading.Thread(target=self._work, name=name, daemon=True).start()
+            thread = threading.Thread(target=self._work, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
-    def stop(self) -> None:
-        for _ in range(self._workers):
+    def flush(self) -> None:
+        """Stop holding: write what is queued, and what comes, at once."""
+        self._flushing.set()
+
+    def stop(self, deadline: float) -> int:
+        """Write what is queued until ``deadline`` (``time.monotonic()``), then
+        stop the writers; return how many alerts were left unrecorded (logged)."""
+        self.flush()
+        for _ in self._threads:
             try:
                 self._queue.put_nowait(_STOP)
             except queue.Full:
                 break
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        left = self._pending
+        if left:
+            self._log.warning(
+                "stopping with %d incident(s) not recorded (their trigger instances are in "
+                "st2; a re-send of a still-firing alert records it)",
+                left,
+            )
+        return left
 
     def submit(self, payload: Mapping[str, Any]) -> bool:
         """Queue an alert's payload for recording; False (counted, logged) when full."""
+        with self._lock:
+            self._pending += 1
         try:
             self._queue.put_nowait((time.monotonic() + self._hold, payload))
         except queue.Full:
+            self._done()
             self._metrics.records_dropped.inc()
             self._log.warning(
                 "record queue full: incident %s not recorded (its trigger instance is in st2)",
                 payload["tracking_id"],
             )
             return False
-        self._metrics.record_queue.set(self._queue.qsize())
+        self._metrics.record_queue.set(self._pending)
         return True
+
+    def _done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+        self._metrics.record_queue.set(self._pending)
 
     def set_suppressions(self, windows: List[Suppression]) -> None:
         """The maintenance windows the state poll read last (decide() records them)."""
@@ -106,8 +142,7 @@ class IncidentRecorder:
             if item is _STOP:
                 return
             due, payload = item
-            self._metrics.record_queue.set(self._queue.qsize())
-            time.sleep(max(0.0, due - time.monotonic()))
+            self._flushing.wait(max(0.0, due - time.monotonic()))
             fingerprint = payload["fingerprint"]
             with self._lock:
                 earlier = self._busy.get(fingerprint)
@@ -130,6 +165,7 @@ class IncidentRecorder:
                 with self._lock:
                     if self._busy.get(fingerprint) is mine:
                         del self._busy[fingerprint]
+                self._done()
 
     def record(self, payload: Mapping[str, Any]) -> None:
         """Record one delivery of an alert that no rule remediates."""
