@@ -17,5 +17,5 @@ import bench_st2  # noqa: E402
 def test_storm_benchmark(st2, pack, target, capsys):
     with capsys.disabled():
         print()
-        figures = bench_st2.main(st2, pack["token"], target)
+        figures = bench_st2.main(st2, pack["token"], pack["board_password"], target)
     assert all(f["executions_per_alert"] == 0 for f in figures["storms"].values())

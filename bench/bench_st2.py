@@ -17,6 +17,7 @@ list_alerts/get_alert.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -217,6 +218,18 @@ def sensor_metrics(token: str, prefix: str = "poundcake_state_") -> Dict[str, fl
     }
 
 
+def board_read(password: str) -> float:
+    """Seconds to fetch the board's ``/ui/state.json`` (the newest incidents,
+    from the sensor's memory) as user ``sre``."""
+    url = WEBHOOK_URL.rsplit("/", 1)[0] + "/ui/state.json"
+    credentials = base64.b64encode(f"sre:{password}".encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {credentials}"})
+    started = time.time()
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        json.loads(answer.read())
+    return time.time() - started
+
+
 def seed(rig: str, start: int, stop: int) -> None:
     """Incident records ``start`` to ``stop`` into the kit's database (``0, 0``: remove)."""
     script = os.path.join(HERE, "seed_incidents.py")
@@ -224,9 +237,10 @@ def seed(rig: str, start: int, stop: int) -> None:
     subprocess.run(["bash", "-c", command], check=True, stdout=subprocess.DEVNULL)
 
 
-def scale_costs(st2: St2, token: str, rig: str) -> Dict[int, Dict[str, float]]:
+def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int, Dict[str, float]]:
     """At 1k, 10k and 100k stored incident records: the sensor's startup read,
-    one steady state poll (from its /metrics), list_alerts and get_alert."""
+    one steady state poll (from its /metrics), list_alerts, get_alert and the
+    board's read of the newest incidents."""
     out: Dict[int, Dict[str, float]] = {}
     stored = 0
     try:
@@ -261,6 +275,7 @@ def scale_costs(st2: St2, token: str, rig: str) -> Dict[int, Dict[str, float]]:
                 "one_call_s": one_call,
                 "list_alerts_s": took(listed),
                 "get_alert_s": took(got),
+                "board_s": board_read(board_password),
             }
             assert listed["status"] == "succeeded" and got["status"] == "succeeded"
     finally:
@@ -272,7 +287,7 @@ def took(execution: Dict[str, Any]) -> float:
     return parse_time(execution["end_timestamp"]) - parse_time(execution["start_timestamp"])
 
 
-def main(st2: St2, token: str, target) -> Dict[str, Any]:
+def main(st2: St2, token: str, board_password: str, target) -> Dict[str, Any]:
     print("alert storms on real st2 (the pack's sensor, rules and workflows)")
     out: Dict[str, Any] = {"storms": {}, "remediation_start_s": {}}
     alone = out["remediation_start_s"]["alone"] = remediation_start(st2, token, 0, 0, target)
@@ -296,7 +311,7 @@ def main(st2: St2, token: str, target) -> Dict[str, Any]:
     if not rig:
         print("scale figures not measured: they seed records into the st2 kit's database (RIG)")
         return out
-    for scale, costs in scale_costs(st2, token, rig).items():
+    for scale, costs in scale_costs(st2, token, rig, board_password).items():
         out.setdefault("scales", {})[scale] = costs
         print(
             f"with {scale:6d} incident records: a state poll makes {costs['poll_calls']:.0f} "
@@ -305,7 +320,8 @@ def main(st2: St2, token: str, target) -> Dict[str, Any]:
             f"prefix: {costs['one_call_s']:.2f} s; the sensor's startup read: "
             f"{costs['seed_calls']:.0f} calls, {costs['seed_s']:.1f} s); "
             f"list_alerts runs {costs['list_alerts_s']:.1f} s, "
-            f"get_alert {costs['get_alert_s']:.1f} s"
+            f"get_alert {costs['get_alert_s']:.1f} s, "
+            f"the board's newest incidents {costs['board_s']:.3f} s"
         )
     return out
 
@@ -316,11 +332,12 @@ if __name__ == "__main__":
     client = St2()
     client.ping()
     secret = client.key("poundcake_webhook_token", decrypt=True)
-    if secret is None:
+    board = client.key("poundcake_board_password", decrypt=True)
+    if secret is None or board is None:
         sys.exit("the pack is not configured here: run it through scripts/acceptance -k bench")
     tgt = Target("localhost", "stanley", "/usr/local/bin", "/var/tmp/poundcake-acceptance")
     tgt.install()
     try:
-        main(client, secret["value"], tgt)
+        main(client, secret["value"], board["value"], tgt)
     finally:
         tgt.uninstall()
