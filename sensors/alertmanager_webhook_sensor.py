@@ -46,6 +46,7 @@ class AlertmanagerWebhookSensor(Sensor):
         self._pool = None
         self._poller = None
         self._closed = threading.Event()
+        self._sigterm = None  # the SIGTERM handler run() replaced
 
     def setup(self) -> None:
         try:
@@ -109,8 +110,14 @@ class AlertmanagerWebhookSensor(Sensor):
         )
 
     def run(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: self._server.request_stop())
+        # st2 stops a sensor with SIGTERM (then SIGKILL 5 s later): stop serving,
+        # then cleanup() drains requests and writes the held records. Under
+        # st2's eventlet patching threading cannot tell the main thread, so
+        # ask signal itself (it refuses other OS threads).
+        try:
+            self._sigterm = signal.signal(signal.SIGTERM, lambda *_: self._server.request_stop())
+        except ValueError:  # not the main OS thread (a test runs the sensor in one)
+            pass
         host, port = self._server.address
         scheme = "https" if self._server.settings.tls_enabled else "http"
         self._log.info(
@@ -137,6 +144,11 @@ class AlertmanagerWebhookSensor(Sensor):
         self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
         self._recorder.stop(deadline)
         self._pool.close()
+        if self._sigterm is not None:  # a test process lives on
+            try:
+                signal.signal(signal.SIGTERM, self._sigterm)
+            except ValueError:
+                pass
         self._log.info("poundcake webhook sensor stopped")
 
     # The sensor serves one endpoint for the whole pack; it keeps no

@@ -140,9 +140,19 @@ def test_wrong_credentials_are_refused_and_nothing_is_dispatched(stack):
     assert "401" in am.read_log()
 
 
-def test_sigterm_drains_and_exits_cleanly(stack):
-    sensor, am = stack({"bearer_token": TOKEN}, BEARER)
+@pytest.mark.parametrize("eventlet", MODES)
+def test_sigterm_drains_writes_held_records_and_exits_cleanly(stack, eventlet):
+    """As st2 stops a sensor: SIGTERM, SIGKILL 5 s later. The records held
+    back for a minute are written before the exit, not lost with it."""
+    sensor, am = stack(
+        {"bearer_token": TOKEN, "record_hold_seconds": 60}, BEARER, eventlet=eventlet
+    )
     am.post_alerts(alerts(2, datetime.now(timezone.utc)))
     wait_for(lambda: len(alert_triggers(sensor)) >= 2, 20, what="2 triggers")
-    assert sensor.stop() == 0
-    assert "poundcake webhook sensor stopped" in sensor.read_log()
+    assert "poundcake_record_queue 2.0" in sensor.metrics(), "held"
+    started = time.monotonic()
+    assert sensor.stop() == 0, "SIGTERM must stop the sensor through cleanup()"
+    assert time.monotonic() - started < 5
+    log = sensor.read_log()
+    assert "poundcake webhook sensor stopped" in log
+    assert "not recorded" not in log
