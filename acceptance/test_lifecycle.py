@@ -1,5 +1,6 @@
 """An incident's life in real st2: recorded, suppressed, broken, resolved, exactly once."""
 
+import re
 import time
 from datetime import datetime
 
@@ -34,6 +35,26 @@ def test_a_sensor_st2_stops_first_writes_the_records_it_held(alerting):
     assert [s.record() for s in stories] == [None] * 3, "held: not written yet"
     restart_sensor()
     assert [s.record()["state"] for s in stories] == ["recorded"] * 3
+
+
+def test_the_queries_find_new_incidents_through_the_sensors_index(alerting, st2):
+    """list_alerts and get_request read the hourly index the sensor writes
+    (every 15 s), not every record."""
+    alert = alerting.fire("DiskFillingSlowly", mountpoint="/indexed")
+    story = alerting.story(alert)
+    story.recorded()
+    tracking_id, starts_at = story.payload["tracking_id"], story.payload["starts_at"]
+
+    def indexed():
+        hour = re.sub(r"\D", "", starts_at[:13])
+        keys = st2.get("keys", prefix=f"poundcake.started.{hour}.", limit=100)
+        return any(tracking_id in kvp["value"] for kvp in keys)
+
+    wait_until(indexed, 60, "the sensor to index the incident", 1)
+    listed = st2.run("poundcake.list_alerts", alertname="DiskFillingSlowly", limit=5)
+    assert tracking_id in [a["tracking_id"] for a in listed["result"]["result"]]
+    request = st2.run("poundcake.get_request", request_id=story.payload["request_id"])
+    assert tracking_id in [a["tracking_id"] for a in request["result"]["result"]["alerts"]]
 
 
 def test_a_suppression_window_stops_remediation(alerting, st2, target):

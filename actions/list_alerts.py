@@ -12,4 +12,5 @@ class ListAlerts(PoundCakeAction):
         alertname: Optional[str] = None,
         limit: int = 50,
     ) -> Result:
-        return self.attempt(list_alerts, self.store(), status, severity, alertname, limit)
+        ttl = self.lifecycle("unresolved_ttl_seconds")  # how far back the index is walked
+        return self.attempt(list_alerts, self.store(), status, severity, alertname, limit, ttl)

@@ -12,7 +12,7 @@ latency of a ServiceDown remediation alone, behind 60 and 1,000 noise alerts
 in the same delivery, and behind 60 delivered just before; and, with 1k, 10k
 and 100k incident records stored (seeded by ``seed_incidents.py`` on the
 kit), the sensor's state poll and startup read (from its /metrics) and
-list_alerts/get_alert.
+list_alerts (newest 50; one alertname's newest 10), get_alert and get_request.
 """
 
 from __future__ import annotations
@@ -265,7 +265,9 @@ def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int
             st2.get("keys", prefix="poundcake.suppression.", limit=100)  # one small list
             one_call = time.time() - started
             listed = st2.run("poundcake.list_alerts", timeout=900, limit=50)
+            filtered = st2.run("poundcake.list_alerts", timeout=900, alertname="Seeded7", limit=10)
             got = st2.run("poundcake.get_alert", fingerprint=f"5eed{scale - 1:012x}")
+            request = st2.run("poundcake.get_request", timeout=900, request_id=seeded_request(st2))
             out[scale] = {
                 "seed_calls": figures["poundcake_state_seed_calls"],
                 "seed_s": figures["poundcake_state_seed_seconds"],
@@ -274,13 +276,25 @@ def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int
                 "watched": figures["poundcake_state_watched"],
                 "one_call_s": one_call,
                 "list_alerts_s": took(listed),
+                "list_filtered_s": took(filtered),
                 "get_alert_s": took(got),
+                "get_request_s": took(request),
                 "board_s": board_read(board_password),
             }
-            assert listed["status"] == "succeeded" and got["status"] == "succeeded"
+            for execution in (listed, filtered, got, request):
+                assert execution["status"] == "succeeded", execution
+            assert len(listed["result"]["result"]) == 50 and len(filtered["result"]["result"]) == 10
     finally:
         seed(rig, 0, 0)
     return out
+
+
+def seeded_request(st2: St2) -> str:
+    """A request id of a seeded delivery (from the seeder's index keys)."""
+    for kvp in st2.get("keys", prefix="poundcake.delivered.", limit=100):
+        if ".5eed-" in kvp["name"]:
+            return next(iter(json.loads(kvp["value"])["requests"]))
+    raise RuntimeError("no seeded delivery in the index")
 
 
 def took(execution: Dict[str, Any]) -> float:
@@ -319,8 +333,10 @@ def main(st2: St2, token: str, board_password: str, target) -> Dict[str, Any]:
             f"in flight, two calls each; one st2api list of a small "
             f"prefix: {costs['one_call_s']:.2f} s; the sensor's startup read: "
             f"{costs['seed_calls']:.0f} calls, {costs['seed_s']:.1f} s); "
-            f"list_alerts runs {costs['list_alerts_s']:.1f} s, "
+            f"list_alerts runs {costs['list_alerts_s']:.1f} s "
+            f"(alertname=Seeded7 limit=10: {costs['list_filtered_s']:.1f} s), "
             f"get_alert {costs['get_alert_s']:.1f} s, "
+            f"get_request {costs['get_request_s']:.1f} s, "
             f"the board's newest incidents {costs['board_s']:.3f} s"
         )
     return out

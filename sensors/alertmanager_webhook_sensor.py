@@ -24,6 +24,7 @@ from st2reactor.sensor.base import Sensor  # noqa: E402
 from poundcake.board import Board  # noqa: E402
 from poundcake.dedup import DedupCache  # noqa: E402
 from poundcake.incident_view import IncidentView  # noqa: E402
+from poundcake.index import IndexWriter  # noqa: E402
 from poundcake.ingest import AlertIngestor  # noqa: E402
 from poundcake.metrics import SensorMetrics  # noqa: E402
 from poundcake.recorder import IncidentRecorder  # noqa: E402
@@ -63,6 +64,9 @@ class AlertmanagerWebhookSensor(Sensor):
         metrics = SensorMetrics()
         self._pool = WorkerPool(settings.dispatch_concurrency)
         incidents = IncidentView()
+        self._index = IndexWriter(
+            StateStore(self.sensor_service), self._log, metrics, settings.unresolved_ttl_seconds
+        )
         self._recorder = IncidentRecorder(
             StateStore(self.sensor_service),
             self._log,
@@ -83,6 +87,7 @@ class AlertmanagerWebhookSensor(Sensor):
             recorder=self._recorder,
             incidents=incidents,
             head_start=settings.remediation_head_start_seconds,
+            index=self._index,
         )
         board = Board(settings.st2_web_url) if settings.board_enabled else None
         try:
@@ -107,6 +112,7 @@ class AlertmanagerWebhookSensor(Sensor):
             incidents,
             board,
             self._recorder,
+            self._index,
         )
 
     def run(self) -> None:
@@ -130,6 +136,7 @@ class AlertmanagerWebhookSensor(Sensor):
             self._pool.kind,
         )
         self._recorder.start()
+        self._index.start()
         self._poller.start()
         self._server.serve()
         self.cleanup()
@@ -142,6 +149,7 @@ class AlertmanagerWebhookSensor(Sensor):
         self._poller.stop()
         self._recorder.flush()  # writes while the last requests finish
         self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
+        self._index.stop()  # one or two writes: what the last requests dispatched
         self._recorder.stop(deadline)
         self._pool.close()
         if self._sigterm is not None:  # a test process lives on

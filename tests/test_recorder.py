@@ -10,7 +10,9 @@ from sensor_harness import TOKEN, running_sensor
 from st2tests.base import BaseSensorTestCase
 from webhook_client import bearer, request
 
-from poundcake.state_store import INCIDENT, RESOLVED
+from poundcake import index
+from poundcake.state_store import INCIDENT, RESOLVED, StateStore
+from poundcake.tracking import request_time
 
 
 def wait_for(predicate, what, timeout=10):
@@ -69,6 +71,22 @@ class RecorderTest(BaseSensorTestCase):
             took = time.monotonic() - started
         assert all(self.record(t) for t in held), "cleanup() left records unwritten"
         assert took < 4, took
+
+    def test_the_sensor_indexes_what_it_dispatched_for_the_queries(self):
+        with running_sensor(self, record_hold_seconds=0) as sensor:
+            answer = self.post(sensor, make_delivery(3))
+            ids = answer.json["tracking_ids"]
+            wait_for(lambda: all(self.record(t) for t in ids), "the records")
+        # cleanup() wrote the index (it flushes every 15 s while running)
+        store = StateStore(self.datastore)
+        request_id = answer.json["request_id"]
+        assert sorted(index.delivered(store, request_id, request_time(request_id))) == sorted(ids)
+        ok, listed = run_python_action("list_alerts", {}, datastore=self.datastore)
+        assert ok and sorted(a["tracking_id"] for a in listed) == sorted(ids)
+        ok, shown = run_python_action(
+            "get_request", {"request_id": request_id}, datastore=self.datastore
+        )
+        assert ok and sorted(a["tracking_id"] for a in shown["alerts"]) == sorted(ids)
 
     def test_remediations_get_a_head_start_and_only_mixed_deliveries_wait(self):
         dispatch, times = self.sensor_service.dispatch, []

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from poundcake.alertmanager import Delivery, PayloadError, parse_delivery
 from poundcake.dedup import Batch, Claim, DedupCache
 from poundcake.incident_view import IncidentView
+from poundcake.index import IndexWriter
 from poundcake.metrics import SensorMetrics
 from poundcake.recorder import IncidentRecorder
 from poundcake.triggers import (
@@ -73,6 +74,7 @@ class AlertIngestor:
         recorder: Optional[IncidentRecorder] = None,
         incidents: Optional[IncidentView] = None,
         head_start: float = 0.0,
+        index: Optional[IndexWriter] = None,
     ) -> None:
         self._dispatch = dispatch
         self._pool = pool
@@ -84,6 +86,7 @@ class AlertIngestor:
         self._recorder = recorder
         self._view = incidents
         self._head_start = head_start
+        self._index = index
         metrics.watch_dedup(dedup)
 
     def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
@@ -154,6 +157,8 @@ class AlertIngestor:
                     self._recorder.submit(inst.payload)
             elif self._view is not None:
                 self._view.watch(inst.payload, now)
+        if self._index is not None:
+            self._index.add(request_id, [inst.payload for inst in sent])
         if self._dispatch_groups and result.ok:
             group = group_instance(delivery, fields, request_id, received_at)
             g_dispatched, _, g_failed = self._dispatch_all([group], deadline)

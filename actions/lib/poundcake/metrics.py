@@ -91,6 +91,21 @@ class SensorMetrics:
             "Alerts waiting for the sensor to record them.",
             registry=reg,
         )
+        self.index_pending = Gauge(
+            "poundcake_index_pending",
+            "Index entries (incidents, deliveries) waiting for the next flush.",
+            registry=reg,
+        )
+        self.index_failures = Counter(
+            "poundcake_index_write_failures",
+            "Failed writes of index keys (kept for the next flush).",
+            registry=reg,
+        )
+        self.index_dropped = Counter(
+            "poundcake_index_dropped",
+            "Index entries dropped: max pending reached while st2api failed the writes.",
+            registry=reg,
+        )
 
     def child(self, metric: Any, label: str) -> Any:
         """``metric.labels(label)``, cached: these are hit on every request or dispatch."""

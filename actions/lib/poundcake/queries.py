@@ -7,8 +7,10 @@ import re
 from collections import Counter
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+from poundcake import index
 from poundcake.incidents import view
 from poundcake.state_store import INCIDENT, RESOLVED, StateStore, epoch
+from poundcake.tracking import request_time
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
 
@@ -66,17 +68,50 @@ def list_alerts(
     severity: Optional[str] = None,
     alertname: Optional[str] = None,
     limit: int = 50,
+    ttl: int = 0,
 ) -> List[Dict[str, Any]]:
+    """The newest ``limit`` incidents that match, from the hourly index
+    (:mod:`poundcake.index`): records are read only for the hours walked.
+    ``ttl`` is ``unresolved_ttl_seconds`` (how far back records may live).
+    An install whose sensor never wrote the index reads every record."""
     if limit < 1:
         raise QueryError("limit must be at least 1")
-    wanted = (
-        doc
-        for doc in incidents(store)
-        if (not status or doc["state"] == status)
-        and (not severity or doc.get("severity") == severity)
-        and (not alertname or doc.get("alertname") == alertname)
-    )
-    return [_summary(doc) for doc in heapq.nlargest(limit, wanted, key=newest_first)]
+
+    def wanted(doc: Mapping[str, Any]) -> bool:
+        return (not severity or doc.get("severity") == severity) and (
+            not alertname or doc.get("alertname") == alertname
+        )
+
+    if not index.indexed(store):
+        docs = (d for d in incidents(store) if wanted(d) and (not status or d["state"] == status))
+        return [_summary(doc) for doc in heapq.nlargest(limit, docs, key=newest_first)]
+    found: List[Dict[str, Any]] = []
+    seen = set()
+    for entries in index.newest_hours(store, ttl):
+        hour = {e.tracking_id: e for e in entries if wanted(e._asdict())}
+        newest = sorted(hour.values(), key=lambda e: (e.starts_at, e.tracking_id), reverse=True)
+        for entry in newest:
+            if entry.tracking_id in seen:
+                continue
+            seen.add(entry.tracking_id)
+            doc = _shown(store, entry.tracking_id, entry.opted_in)
+            if doc is None or (status and doc["state"] != status):
+                continue
+            found.append(_summary(doc))
+            if len(found) == limit:
+                return found
+    return found
+
+
+def _shown(
+    store: StateStore, tracking_id: str, resolvable: bool = True
+) -> Optional[Dict[str, Any]]:
+    """One incident as :func:`incidents` shows it (None: not written, or
+    expired); only an opted-in incident (``resolvable``) has a resolve key."""
+    record = store.get(INCIDENT + tracking_id)
+    if record is None:
+        return None
+    return view(record, store.get(RESOLVED + tracking_id) if resolvable else None)
 
 
 def alert_stats(store: StateStore) -> Dict[str, Any]:
@@ -94,13 +129,17 @@ def stats(shown: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def get_request(store: StateStore, request_id: str) -> Dict[str, Any]:
-    alerts = sorted(
-        (d for d in incidents(store) if request_id in d.get("request_ids", [])),
-        key=newest_first,
-        reverse=True,
-    )
+    """One delivery's incidents: from one hour of the delivery index when the
+    id carries its time, else (an id from before the index, a delivery the
+    index lost to a crash) from every record."""
+    at = request_time(request_id)
+    shown = [_shown(store, t) for t in index.delivered(store, request_id, at)] if at else []
+    alerts = [d for d in shown if d is not None]
+    if not alerts:
+        alerts = [d for d in incidents(store) if request_id in d.get("request_ids", [])]
     if not alerts:
         raise QueryError(f"no incident recorded for request {request_id}")
+    alerts.sort(key=newest_first, reverse=True)
     return {
         "request_id": request_id,
         "alerts": [_summary(d) for d in alerts],

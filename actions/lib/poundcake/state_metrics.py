@@ -6,7 +6,8 @@ A poll reads the maintenance windows, the open breakers and only the
 incidents the sensor's :class:`~poundcake.incident_view.IncidentView` is
 watching (opted-in alerts whose record has not settled), so its cost
 follows the remediations in flight, not the incidents st2 retains. The
-first poll after a start reads every record once to seed the view.
+first poll after a start reads every record once to seed the view (and,
+on an install from before :mod:`poundcake.index`, to write the index).
 
 - ``poundcake_remediations_executed_total{workflow,status}`` and
   ``poundcake_remediation_duration_seconds`` count each remediation the
@@ -29,6 +30,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from poundcake.board import Board
 from poundcake.incident_view import IncidentView
 from poundcake.incidents import view
+from poundcake.index import IndexWriter, indexed
 from poundcake.queries import incidents, purge_resolved, resolves
 from poundcake.recorder import IncidentRecorder
 from poundcake.state_store import BREAKER_OPEN, INCIDENT, RESOLVED, StateStore
@@ -133,11 +135,13 @@ class StatePoller:
         incidents: IncidentView,
         board: Optional[Board] = None,
         recorder: Optional[IncidentRecorder] = None,
+        index: Optional[IndexWriter] = None,
     ) -> None:
         self._metrics = metrics
         self._view = incidents
         self._board = board
         self._recorder = recorder
+        self._index = index
         self._store = store
         self._interval = interval
         self._ttl = ttl
@@ -157,7 +161,10 @@ class StatePoller:
     def poll_once(self) -> None:
         store = self._store
         if not self._seeded:  # once per sensor start: every record, for the view
-            self._view.seed(incidents(store), store.clock())
+            docs = incidents(store)
+            if self._index is not None and not indexed(store):  # records from before the index
+                docs = self._index.add_records(docs)
+            self._view.seed(docs, store.clock())
             self._seeded = True
         else:
             watching = self._view.watching(store.clock())

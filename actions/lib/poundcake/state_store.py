@@ -102,9 +102,14 @@ class StateStore:
     def records(self, prefix: str) -> List[Dict[str, Any]]:
         return [doc for _, doc in self.scan(prefix)]
 
+    def any(self, prefix: str) -> bool:
+        """Whether any key starts with ``prefix`` (one call, one key read)."""
+        self.calls += 1
+        return any(kvp.name.startswith(prefix) for kvp in self._list_page(prefix, 0, 1) or [])
 
-def _page_lister(service: Any) -> Callable[[str, int], List[Any]]:
-    """``(prefix, offset) -> one page of key-value pairs`` for this st2.
+
+def _page_lister(service: Any) -> Callable[..., List[Any]]:
+    """``(prefix, offset[, limit]) -> one page of key-value pairs`` for this st2.
 
     st2 3.9 added ``limit``/``offset`` to the sensor and action services'
     ``list_values``. On 3.8 those take only ``local`` and ``prefix`` and return
@@ -119,11 +124,15 @@ def _page_lister(service: Any) -> Callable[[str, int], List[Any]]:
     return partial(_unpaged, service.list_values)
 
 
-def _paged(lister: Callable[..., List[Any]], prefix: str, offset: int) -> List[Any]:
-    return lister(local=False, prefix=prefix, limit=PAGE, offset=offset)
+def _paged(
+    lister: Callable[..., List[Any]], prefix: str, offset: int, limit: int = PAGE
+) -> List[Any]:
+    return lister(local=False, prefix=prefix, limit=limit, offset=offset)
 
 
-def _unpaged(lister: Callable[..., List[Any]], prefix: str, offset: int) -> List[Any]:
+def _unpaged(
+    lister: Callable[..., List[Any]], prefix: str, offset: int, limit: int = PAGE
+) -> List[Any]:
     return [] if offset else lister(local=False, prefix=prefix)
 
 
