@@ -26,7 +26,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "actions", "lib"))
 
 from poundcake.incidents import apply, decide, log, observe  # noqa: E402
 from poundcake.index import DELIVERED, STARTED, IndexWriter  # noqa: E402
-from poundcake.metrics import SensorMetrics  # noqa: E402
 from poundcake.state_store import INCIDENT, StateStore, iso  # noqa: E402
 from poundcake.tracking import new_request_id  # noqa: E402
 
@@ -34,6 +33,19 @@ BATCH = 2000
 SEEDED = INCIDENT + "5eed"  # every seeded fingerprint starts so
 WRITER = "5eed"  # the seeded index keys' writer id
 TIMES = 9973  # distinct start times over the three days (one delivery each)
+
+
+class NoMetrics:
+    """The index writer's metrics, not kept (the kit's Python has no prometheus_client)."""
+
+    def __getattr__(self, name: str) -> NoMetrics:
+        return self
+
+    def set(self, *_) -> None:
+        pass
+
+    def inc(self, *_) -> None:
+        pass
 
 
 class Collected:
@@ -99,7 +111,7 @@ def main(start: int, stop: int) -> None:
     started, now = time.time(), time.time()
     collected = Collected()
     index = IndexWriter(
-        StateStore(collected), None, SensorMetrics(), 30 * 86400, max_seen=0, writer=WRITER
+        StateStore(collected), None, NoMetrics(), 30 * 86400, max_seen=0, writer=WRITER
     )
     deliveries = {}  # start time slot -> the alerts that started then
     for i in range(start, stop):

@@ -110,7 +110,7 @@ class IndexWriter:
         self._writer = writer or uuid.uuid4().hex[:8]
         self._seq = itertools.count()
         self._lock = threading.Lock()
-        self._started: Dict[str, List[List[str]]] = defaultdict(list)
+        self._started: Dict[str, List[List[Any]]] = defaultdict(list)
         self._delivered: Dict[str, Dict[str, List[str]]] = defaultdict(dict)
         self._pending = 0
         self._seen: OrderedDict[str, float] = OrderedDict()  # tracking_id -> indexed at
