@@ -242,3 +242,19 @@ def test_the_sensors_first_read_indexes_records_from_before_the_index():
     shown = list_alerts(store, limit=10, ttl=TTL)
     assert [a["tracking_id"] for a in shown] == [p["tracking_id"] for p in legacy]
     assert start_sensor() == 0, "an indexed install is not indexed again"
+
+
+def test_a_rare_status_reads_every_record_rather_than_one_at_a_time(monkeypatch):
+    """No index entry says an incident's state (it changes): past MAX_READS
+    single reads, reading every record 100 a call is cheaper."""
+    from poundcake import queries
+
+    monkeypatch.setattr(queries, "MAX_READS", 50)
+    clock = Clock()
+    store = paged_store(clock)
+    writer = writer_over(store)
+    deliver(store, writer, [alert(i, NOW - 600 - i) for i in range(400)], NOW)
+    before = store.calls
+    assert list_alerts(store, status="failed", ttl=TTL) == []
+    assert store.calls - before < 50 + 20, "50 single reads, then 4 pages, not 400 reads"
+    assert len(list_alerts(store, status="recorded", limit=10, ttl=TTL)) == 10
