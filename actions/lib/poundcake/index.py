@@ -23,8 +23,8 @@ nothing (a legacy request id, an install whose sensor never ran).
 
 An alert firing for longer than its records' TTL would fall out of the hours
 ``list_alerts`` walks: the sensor indexes an incident again when it sees it
-``reindex_seconds`` after the last time (half the TTL), in an hour no older
-than that (:func:`bucket_time`).
+half the TTL after the last time, in an hour no older than that
+(:func:`bucket_time`).
 """
 
 from __future__ import annotations
@@ -179,18 +179,29 @@ class IndexWriter:
             self._pending = 0
         ttl = lifetime(self._ttl) + _DAY if self._ttl else None
         written = 0
+        unwritten_started: List[Any] = []
+        unwritten_delivered: List[Any] = []
         for bucket, entries in started.items():
             for first in range(0, len(entries), BATCH):
                 chunk = entries[first : first + BATCH]
                 if self._put(STARTED, bucket, {"incidents": chunk}, ttl):
                     written += 1
-                elif self._keep(len(chunk)):
-                    self._started[bucket].extend(chunk)
+                else:
+                    unwritten_started.append((bucket, chunk))
         for bucket, requests in delivered.items():
             if self._put(DELIVERED, bucket, {"requests": requests}, ttl):
                 written += 1
-            elif self._keep(len(requests)):
-                self._delivered[bucket].update(requests)
+            else:
+                unwritten_delivered.append((bucket, requests))
+        with self._lock:  # kept for the next flush, as far as there is room
+            for bucket, chunk in unwritten_started:
+                if self._room(len(chunk)):
+                    self._started[bucket].extend(chunk)
+                    self._pending += len(chunk)
+            for bucket, requests in unwritten_delivered:
+                if self._room(len(requests)):
+                    self._delivered[bucket].update(requests)
+                    self._pending += len(requests)
         self._metrics.index_pending.set(self._pending)
         return written
 
@@ -203,14 +214,6 @@ class IndexWriter:
             self._metrics.index_failures.inc()
             self._log.warning("writing index key %s failed: %s: %s", key, type(exc).__name__, exc)
             return False
-
-    def _keep(self, count: int) -> bool:
-        """Make room to keep ``count`` unwritten entries for the next flush."""
-        with self._lock:
-            if not self._room(count):
-                return False
-            self._pending += count
-            return True
 
     def stop(self, wait: float = 1.0) -> int:
         """Stop the flushes and write what is left; return the keys written."""

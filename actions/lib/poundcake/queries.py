@@ -82,13 +82,18 @@ def list_alerts(
     if limit < 1:
         raise QueryError("limit must be at least 1")
 
-    def wanted(doc: Mapping[str, Any]) -> bool:
-        return (not severity or doc.get("severity") == severity) and (
-            not alertname or doc.get("alertname") == alertname
+    def wanted(its_severity: Optional[str], its_alertname: Optional[str]) -> bool:
+        return (not severity or its_severity == severity) and (
+            not alertname or its_alertname == alertname
         )
 
     def everything() -> List[Dict[str, Any]]:
-        docs = (d for d in incidents(store) if wanted(d) and (not status or d["state"] == status))
+        docs = (
+            d
+            for d in incidents(store)
+            if wanted(d.get("severity"), d.get("alertname"))
+            and (not status or d["state"] == status)
+        )
         return [_summary(doc) for doc in heapq.nlargest(limit, docs, key=newest_first)]
 
     if not index.indexed(store):
@@ -96,7 +101,7 @@ def list_alerts(
     found: List[Dict[str, Any]] = []
     seen = set()
     for entries in index.newest_hours(store, ttl):
-        hour = {e.tracking_id: e for e in entries if wanted(e._asdict())}
+        hour = {e.tracking_id: e for e in entries if wanted(e.severity, e.alertname)}
         newest = sorted(hour.values(), key=lambda e: (e.starts_at, e.tracking_id), reverse=True)
         for entry in newest:
             if entry.tracking_id in seen:
