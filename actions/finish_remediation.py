@@ -1,13 +1,14 @@
 from typing import Any, Dict
 
-from poundcake import breaker
+from poundcake import breaker, rate_limit
 from poundcake.action import PoundCakeAction, Result
 from poundcake.incidents import finish
 from poundcake.state_store import INCIDENT, RESOLVED
 
 
 class FinishRemediation(PoundCakeAction):
-    """Record how a remediation ended and count failures for the circuit breaker."""
+    """Record how an incident ended, give back its rate slot, and count a
+    failed remediation for the circuit breaker."""
 
     def run(
         self,
@@ -16,6 +17,8 @@ class FinishRemediation(PoundCakeAction):
         workflow: str = "",
         failure: str = "",
         escalated: bool = False,
+        state: str = "",
+        detail: str = "",
     ) -> Result:
         store = self.store()
         tracking_id = alert["tracking_id"]
@@ -23,10 +26,23 @@ class FinishRemediation(PoundCakeAction):
         if record is None:
             return self.fail(f"no incident record for {tracking_id}; was it purged?")
         resolved = store.get(RESOLVED + tracking_id)
-        finish(record, outcome, workflow or "", store.clock(), resolved, failure or "", escalated)
+        ran = outcome in ("succeeded", "failed") and bool(workflow)
+        finish(
+            record,
+            outcome,
+            workflow or "",
+            store.clock(),
+            resolved,
+            failure or "",
+            escalated,
+            state or "",
+            detail or "",
+        )
         store.put(INCIDENT + tracking_id, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
+        if ran:
+            rate_limit.release(store, self.lock, record["alertname"], tracking_id)
         opened = None
-        if outcome != "succeeded":
+        if ran and outcome == "failed":
             opened = breaker.record_failure(
                 store,
                 record["alertname"],

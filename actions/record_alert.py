@@ -2,7 +2,8 @@ from typing import Any, Dict
 
 from poundcake.action import PoundCakeAction, Result
 from poundcake.breaker import is_open
-from poundcake.incidents import apply, decide, observe
+from poundcake.envelope import Verdict
+from poundcake.incidents import Decision, apply, decide, observe
 from poundcake.routing import RoutingError, resolve
 from poundcake.state_store import INCIDENT, RESOLVED
 from poundcake.suppressions import stored_windows
@@ -14,9 +15,10 @@ class RecordAlert(PoundCakeAction):
     Runs inside poundcake.process_alert, which a concurrency policy serialises
     per tracking id: this read-decide-write is the critical section that makes
     remediation exactly-once. The routing (a rule's workflow, or the alert's
-    automation_runbook through the config's allow-list) is decided here too,
-    so the record and the escalation name the remediation even when st2
-    later refuses to run it, and no separate action run is spent on it.
+    automation_runbook through the config's allow-list) and the safety
+    envelope (kill switch, scope, approval, rate: poundcake.envelope) are
+    decided here too, so the record and the escalation say why when nothing
+    runs, and no separate action run is spent on them.
     """
 
     def run(
@@ -26,6 +28,7 @@ class RecordAlert(PoundCakeAction):
         workflow: str = "",
         runbook: str = "",
         dry_run: bool = False,
+        host: str = "",
     ) -> Result:
         store = self.store()
         now = store.clock()
@@ -42,12 +45,19 @@ class RecordAlert(PoundCakeAction):
             self.lifecycle("re_remediate_after_seconds"),
         )
         remediation, failure = "", ""
+        verdict = Verdict(decision.state, decision.note)
         if decision.remediate:
             try:
                 remediation = resolve(workflow, runbook, self.config_dict())
             except RoutingError as exc:
                 failure = f"no remediation run: {exc}"
+            if remediation:
+                instance = host or alert.get("instance", "")
+                verdict = self.door(store).check(alert, instance, remediation, now, dry_run)
+                decision = Decision(verdict.remediate, verdict.state, verdict.reason)
         apply(record, decision, execution_id, now, dry_run, remediation)
+        if verdict.approval:
+            record["approval"] = {"why": verdict.approval["why"], "asked_at": record["updated_at"]}
         store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
         return True, {
@@ -57,4 +67,7 @@ class RecordAlert(PoundCakeAction):
             "failure": failure,
             "state": decision.state,
             "note": decision.note,
+            "host": verdict.host,
+            "escalate": verdict.escalate,
+            "approval": verdict.approval,
         }

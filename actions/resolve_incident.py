@@ -1,10 +1,8 @@
-import os
 from typing import Any, Dict, Optional
-
-import requests
 
 from poundcake.action import PoundCakeAction, Result
 from poundcake.resolution import close_incidents
+from poundcake.st2_api import St2Api, St2ApiError
 
 
 class ResolveIncident(PoundCakeAction):
@@ -37,19 +35,8 @@ class ResolveIncident(PoundCakeAction):
 
     def _cancel(self, execution_id: str) -> Optional[str]:
         """Cancel through st2's API with the token st2 gives every action; None or an error."""
-        api = os.environ.get("ST2_ACTION_API_URL")
-        token = os.environ.get("ST2_ACTION_AUTH_TOKEN")
-        if not api or not token:
-            return "cannot cancel: ST2_ACTION_API_URL/ST2_ACTION_AUTH_TOKEN are not set"
         try:
-            response = requests.delete(
-                f"{api.rstrip('/')}/executions/{execution_id}",
-                headers={"X-Auth-Token": token},
-                timeout=10,
-            )
-        except requests.RequestException as exc:
-            return f"cancel of {execution_id} failed: {exc}"
-        finished = response.status_code == 400 and "cannot be canceled" in response.text
-        if response.status_code not in (200, 202, 204) and not finished:
-            return f"cancel of {execution_id} failed: HTTP {response.status_code} {response.text}"
+            St2Api.from_env().cancel(execution_id)
+        except St2ApiError as exc:
+            return f"cannot cancel {execution_id}: {exc}"
         return None

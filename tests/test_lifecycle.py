@@ -12,7 +12,7 @@ from deliveries import firing_body
 from local_sensor_service import LocalSensorService
 from orquesta import statuses
 from orquesta_harness import run_workflow
-from pack_actions import ActionHandler, open_window, run_python_action, shared_datastore
+from pack_actions import IN_SCOPE, ActionHandler, open_window, run_python_action, shared_datastore
 from rules_engine import criteria_match, render_rule_parameters
 from sensor_harness import TOKEN, running_sensor
 from st2tests.base import BaseSensorTestCase
@@ -57,7 +57,7 @@ def process_inputs(payload, workflow="poundcake.remediate_service_down"):
 def process(
     payload, datastore, shell=None, config=None, workflow="poundcake.remediate_service_down"
 ):
-    handler = ActionHandler(config or {}, shell or Shell(), datastore)
+    handler = ActionHandler({**IN_SCOPE, **(config or {})}, shell or Shell(), datastore)
     return run_workflow("process_alert.yaml", process_inputs(payload, workflow), handler), handler
 
 
@@ -228,7 +228,7 @@ def test_process_alert_records_the_whole_story():
 def test_runbook_routed_remediation_records_the_resolved_workflow():
     datastore = shared_datastore()
     payload = alert()
-    handler = ActionHandler({}, Shell(), datastore)
+    handler = ActionHandler(IN_SCOPE, Shell(), datastore)
     inputs = dict(process_inputs(payload), workflow=None, runbook="service_unavailable")
     run = run_workflow("process_alert.yaml", inputs, handler)
     assert run.status == statuses.SUCCEEDED
@@ -287,7 +287,7 @@ def test_hostile_instance_runs_nothing_and_escalates(instance):
 def test_unknown_runbook_is_recorded_as_no_remediation_and_escalated():
     datastore = shared_datastore()
     payload = alert()
-    handler = ActionHandler({}, Shell(), datastore)
+    handler = ActionHandler(IN_SCOPE, Shell(), datastore)
     inputs = dict(process_inputs(payload), workflow=None, runbook="nope")
     run = run_workflow("process_alert.yaml", inputs, handler)
     assert run.status == statuses.FAILED

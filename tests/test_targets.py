@@ -2,14 +2,15 @@
 
 import pytest
 
-from poundcake.targets import (
-    TargetRejected,
-    absolute_path,
-    cleanup_targets,
-    host_from_instance,
-    service_name,
-    validate,
-)
+from poundcake.scope import St2Host, normalize_host, unit_in_scope
+from poundcake.targets import TargetRejected, absolute_path, cleanup_targets, validate
+
+ELSEWHERE = St2Host(names=("st2-box",), resolve=lambda name: ())
+ANY_HOST = {"allowed_hosts": ["*"]}
+
+
+def check(kind, host, labels, config):
+    return validate(kind, host, labels, {**ANY_HOST, **config}, ELSEWHERE)
 
 HOSTILE = [
     "nginx; touch /tmp/pwned",
@@ -29,21 +30,28 @@ HOSTILE = [
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_service_names_are_rejected(value):
     with pytest.raises(TargetRejected):
-        service_name(value)
+        unit_in_scope(value)
 
 
 @pytest.mark.parametrize("value", HOSTILE + ["web-1:99999999", "-web", "web..1", "web_1"])
 def test_hostile_hosts_are_rejected(value):
     with pytest.raises(TargetRejected):
-        host_from_instance(value)
+        normalize_host(value)
 
 
 @pytest.mark.parametrize(
     "instance, host",
-    [("web-1:9100", "web-1"), ("db.example.com", "db.example.com"), ("10.0.0.7:9100", "10.0.0.7")],
+    [
+        ("web-1:9100", "web-1"),
+        ("db.example.com", "db.example.com"),
+        ("10.0.0.7:9100", "10.0.0.7"),
+        ("Web-1.Example.COM.:9256", "web-1.example.com"),
+        ("[::1]:9100", "::1"),
+        ("[2001:DB8::0:1]:9100", "2001:db8::1"),
+    ],
 )
-def test_instance_label_yields_its_host(instance, host):
-    assert host_from_instance(instance) == host
+def test_instance_label_yields_its_normalized_host(instance, host):
+    assert normalize_host(instance) == host
 
 
 @pytest.mark.parametrize("value", ["/var/../etc", "relative/path", "/tmp/$(x)", "/a b", "/a;b"])
@@ -58,9 +66,10 @@ def test_paths_are_normalised_without_trailing_slash():
 
 
 def test_allowed_services_restricts_restarts():
-    assert service_name("nginx", ["nginx"]) == "nginx"
+    assert unit_in_scope("nginx", ["nginx"]) == "nginx.service"
+    assert unit_in_scope("nginx.service", ["nginx"]) == "nginx.service"
     with pytest.raises(TargetRejected, match="allowed_services"):
-        service_name("sshd", ["nginx"])
+        unit_in_scope("postgresql", ["nginx"])
 
 
 def test_cleanup_targets_refuse_broad_or_bad_entries():
@@ -73,9 +82,9 @@ def test_cleanup_targets_refuse_broad_or_bad_entries():
 def test_process_restart_needs_service_and_severity():
     config = {"restart_severities": ["critical"]}
     labels = {"service": "nginx", "severity": "critical"}
-    assert validate("process", "h", labels, config)["restart"] is True
-    assert validate("process", "h", {**labels, "severity": "warning"}, config)["restart"] is False
-    assert validate("process", "h", {"severity": "critical"}, config) == {
+    assert check("process", "h", labels, config)["restart"] is True
+    assert check("process", "h", {**labels, "severity": "warning"}, config)["restart"] is False
+    assert check("process", "h", {"severity": "critical"}, config) == {
         "host": "h",
         "restart": False,
         "service": "",
@@ -84,19 +93,27 @@ def test_process_restart_needs_service_and_severity():
 
 def test_disk_target_carries_only_validated_values():
     config = {"disk_cleanup_paths": [{"path": "/var/log/app/", "older_than_days": 14}]}
-    target = validate("disk", "web-1:9100", {"mountpoint": "/var"}, config)
+    target = check("disk", "web-1:9100", {"mountpoint": "/var"}, config)
     assert target == {
         "host": "web-1",
         "mountpoint": "/var",
         "journal_vacuum_size": "500M",
         "cleanup": [{"path": "/var/log/app", "older_than_days": 14}],
+        "diagnosis_timeout": 20,
     }
     with pytest.raises(TargetRejected, match="journal_vacuum_size"):
-        validate("disk", "h", {}, {"journal_vacuum_size": "1G; reboot"})
+        check("disk", "h", {}, {"journal_vacuum_size": "1G; reboot"})
 
 
 def test_labels_must_be_strings_and_kind_known():
     with pytest.raises(TargetRejected):
-        validate("service", "h", {"service": 1}, {})
+        check("service", "h", {"service": 1}, {})
     with pytest.raises(TargetRejected, match="unknown target kind"):
-        validate("reboot", "h", {}, {})
+        check("reboot", "h", {}, {})
+
+
+def test_the_host_goes_through_the_scope_again():
+    with pytest.raises(TargetRejected, match="allowed_hosts"):
+        validate("service", "web-1", {"service": "nginx"}, {}, ELSEWHERE)
+    with pytest.raises(TargetRejected, match="st2 host"):
+        check("service", "st2-box", {"service": "nginx"}, {})

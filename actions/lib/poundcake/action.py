@@ -8,10 +8,12 @@ both show why.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Tuple
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from st2common.runners.base_action import Action
 
+from poundcake.envelope import KILL_SWITCH_KEY, Door
 from poundcake.lifecycle_config import DEFAULTS
 from poundcake.state_store import StateStore
 
@@ -27,6 +29,22 @@ class PoundCakeAction(Action):
     def store(self) -> StateStore:
         """PoundCake's records in the st2 datastore (global ``poundcake.`` keys)."""
         return StateStore(self.action_service)
+
+    def lock(self, name: str) -> AbstractContextManager:
+        """A lock of st2's coordination backend (the one its concurrency
+        policies use): the datastore has no compare-and-set. Without a backend
+        st2 hands out a no-op lock and logs that races are possible."""
+        from st2common.services import coordination
+
+        return coordination.get_coordinator(start_heart=False).get_lock(name)
+
+    def door(self, store: Optional[StateStore] = None) -> Door:
+        """The safety envelope every remediation passes (see poundcake.envelope)."""
+
+        def read_switch() -> Optional[str]:
+            return self.action_service.get_value(KILL_SWITCH_KEY, local=False)
+
+        return Door(self.config_dict(), store or self.store(), self.lock, read_switch)
 
     def lifecycle(self, key: str) -> Any:
         """A lifecycle setting (see lifecycle_config); a bad value is an error."""

@@ -1,6 +1,8 @@
 """The lifecycle of one alert incident, as pure functions over its record.
 
-    received → remediating → remediated | failed (escalated) → resolved
+    received → remediating → remediated | diagnosed | nothing_to_do | failed → resolved
+    received → awaiting_approval → remediating | not_approved
+    received → refused (scope, kill switch) | rate_limited
     received → suppressed | recorded (not opted in) | skipped (breaker open)
 
 A record is a JSON-able dict stored at ``poundcake.incident.<tracking_id>``.
@@ -18,7 +20,11 @@ from poundcake.state_store import iso
 from poundcake.suppressions import Suppression, first_match
 
 ACTIVE = "remediating"
-FINAL_REMEDIATION = ("remediated", "failed")
+AWAITING = "awaiting_approval"
+# What a remediation that ran ends in (its workflow may say diagnosed or
+# nothing_to_do instead of remediated); not_approved is a human's final word.
+FINAL_REMEDIATION = ("remediated", "diagnosed", "nothing_to_do", "failed", "not_approved")
+SUCCESS_STATES = ("remediated", "diagnosed", "nothing_to_do")
 MAX_HISTORY = 50
 MAX_REQUEST_IDS = 20
 
@@ -75,6 +81,8 @@ def decide(
         return Decision(False, "resolved", "resolved before a remediation started")
     if state == ACTIVE:
         return Decision(False, state, "duplicate: a remediation is already running")
+    if state == AWAITING:
+        return Decision(False, state, "duplicate: waiting for approval already")
     if state in FINAL_REMEDIATION:
         finished = (record.get("remediation") or {}).get("finished_at_ts", now)
         if not (re_remediate_after and now - finished >= re_remediate_after):
@@ -107,6 +115,7 @@ def apply(
     )
     log(record, decision.state, now, note)
     record["state"] = decision.state
+    record["reason"] = decision.note
     window = decision.suppressed_by
     if window is not None:
         record["suppressed_by"] = {
@@ -136,44 +145,60 @@ def finish(
     resolved: Optional[Mapping[str, Any]],
     failure: str = "",
     escalated: bool = False,
+    state: str = "",
+    detail: str = "",
 ) -> Dict[str, Any]:
-    """Record a remediation's end: ``outcome`` is ``succeeded`` or ``failed``.
+    """Record how an incident's remediation ended.
 
-    The note says only what happened: which remediation (or that none could
-    run), why it failed, and whether an escalation really ran.
+    ``outcome`` is ``succeeded`` (``state`` then says remediated, diagnosed or
+    nothing_to_do, as the workflow found; remediated if it said nothing) or
+    ``failed``, or the envelope's ``refused``, ``rate_limited`` and
+    ``not_approved`` when nothing ran. ``detail`` is the workflow's own
+    finding. The note says only what happened, and whether an escalation
+    really ran.
     """
-    state = "remediated" if outcome == "succeeded" else "failed"
+    if outcome == "succeeded":
+        state = state if state in SUCCESS_STATES else "remediated"
+    else:
+        state = outcome
     remediation = record.get("remediation") or {}
-    remediation.update(
-        workflow=workflow,
-        outcome=outcome,
-        finished_at=iso(now),
-        finished_at_ts=now,
-        duration_seconds=round(now - remediation.get("started_at_ts", now), 3),
-    )
-    if state == "failed":
-        remediation.update(failure=failure, escalated=escalated)
-    record["remediation"] = remediation
-    for execution in record["executions"]:
-        if execution["id"] == remediation.get("execution_id"):
-            execution.update(status=outcome, finished_at=iso(now), workflow=workflow)
-    note = _finish_note(outcome, workflow, failure, escalated)
-    if remediation.get("dry_run"):
+    if outcome in ("succeeded", "failed"):
+        remediation.update(
+            workflow=workflow,
+            outcome=outcome,
+            finished_at=iso(now),
+            finished_at_ts=now,
+            duration_seconds=round(now - remediation.get("started_at_ts", now), 3),
+        )
+        if detail:
+            remediation["detail"] = detail
+        if state == "failed":
+            remediation.update(failure=failure, escalated=escalated)
+        record["remediation"] = remediation
+        for execution in record["executions"]:
+            if execution["id"] == remediation.get("execution_id"):
+                execution.update(status=outcome, finished_at=iso(now), workflow=workflow)
+    note = _finish_note(outcome, state, workflow, failure or detail, escalated)
+    if remediation.get("dry_run") and outcome in ("succeeded", "failed"):
         note += " (dry run: nothing was changed)"
     log(record, state, now, note)
     record["state"] = state
+    record["reason"] = note
     if resolved is not None:
         log(record, "resolved", now, "the alert had resolved during the remediation")
         record["state"] = "resolved"
     return record
 
 
-def _finish_note(outcome: str, workflow: str, failure: str, escalated: bool) -> str:
+def _finish_note(outcome: str, state: str, workflow: str, text: str, escalated: bool) -> str:
     if outcome == "succeeded":
-        return f"{workflow} succeeded"
-    what = f"{workflow} failed" if workflow else "no remediation ran"
-    if failure:
-        what += f": {failure}"
+        return f"{workflow} {state}" + (f": {text}" if text else "")
+    if outcome == "failed":
+        what = f"{workflow} failed" if workflow else "no remediation ran"
+    else:
+        what = f"{state}, nothing was run"
+    if text:
+        what += f": {text}"
     return what + (" (escalated)" if escalated else " (the escalation did not run or failed)")
 
 

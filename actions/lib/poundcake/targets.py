@@ -15,33 +15,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
+from poundcake.scope import St2Host, TargetRejected, host_in_scope, unit_in_scope
+
 # Prometheus' instance label is usually host:port (the port of the exporter).
 INSTANCE = re.compile(r"^(?P<host>[A-Za-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?$")
-SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 PATH = re.compile(r"^/(?:[A-Za-z0-9_.-]+/?)*$")
 SIZE = re.compile(r"^[0-9]{1,6}[KMG]$")
-
-
-class TargetRejected(ValueError):
-    """An alert value failed validation; nothing may run on it."""
 
 
 @dataclass(frozen=True)
 class CleanupTarget:
     path: str
     older_than_days: int
-
-
-def host_from_instance(instance: Any) -> str:
-    """The host of a Prometheus ``instance`` label (``web-1:9100`` → ``web-1``)."""
-    match = INSTANCE.match(instance) if isinstance(instance, str) else None
-    host = match.group("host") if match else None
-    if not host or not HOST.match(host) or ".." in host:
-        raise TargetRejected(
-            f"host {instance!r} is not a hostname or IPv4 address (optionally with :port)"
-        )
-    return host
 
 
 def port_from_instance(instance: str) -> Optional[int]:
@@ -51,17 +36,6 @@ def port_from_instance(instance: str) -> Optional[int]:
     if port is not None and not 1 <= port <= 65535:
         raise TargetRejected(f"port {port} of instance {instance!r} is out of range")
     return port
-
-
-def service_name(value: Any, allowed: Sequence[str] = ()) -> str:
-    """A systemd unit name from a label, optionally restricted to ``allowed``."""
-    if not isinstance(value, str) or not SERVICE.match(value):
-        raise TargetRejected(
-            f"service {value!r} is not a valid unit name (letters, digits and _ . @ - only)"
-        )
-    if allowed and value not in allowed:
-        raise TargetRejected(f"service {value!r} is not in the config's allowed_services")
-    return value
 
 
 def absolute_path(value: Any, what: str = "path") -> str:
@@ -94,23 +68,28 @@ def restart_allowed(labels: Mapping[str, str], severities: Sequence[str]) -> boo
     return bool(labels.get("service")) and labels.get("severity", "") in severities
 
 
-def validate(kind: str, host: Any, labels: Any, config: Mapping[str, Any]) -> Dict[str, Any]:
+def validate(
+    kind: str, host: Any, labels: Any, config: Mapping[str, Any], st2_host: Any = None
+) -> Dict[str, Any]:
     """Validate what a remediation of ``kind`` will touch; return the safe values.
 
-    ``kind`` is one of ``service``, ``process``, ``disk`` and ``host``.
-    Raises :class:`TargetRejected` naming the offending value.
+    ``kind`` is one of ``service``, ``process``, ``disk`` and ``host``. The
+    host and unit go through :mod:`poundcake.scope` again (the door checked
+    them already; a workflow run by hand gets the same answer). Raises
+    :class:`TargetRejected` naming the offending value.
     """
     if not isinstance(labels, Mapping) or not all(isinstance(v, str) for v in labels.values()):
         raise TargetRejected("alert labels must be an object of strings")
-    target: Dict[str, Any] = {"host": host_from_instance(host)}
+    here = st2_host if st2_host is not None else St2Host.here()
+    target: Dict[str, Any] = {"host": host_in_scope(host, config, here)}
     allowed_services = config.get("allowed_services") or ()
     if kind == "service":
-        target["service"] = service_name(labels.get("service"), allowed_services)
+        target["service"] = unit_in_scope(labels.get("service"), allowed_services)
     elif kind == "process":
         severities = config.get("restart_severities") or ("critical",)
         target["restart"] = restart_allowed(labels, severities)
         service: Optional[str] = labels.get("service")
-        target["service"] = service_name(service, allowed_services) if service else ""
+        target["service"] = unit_in_scope(service, allowed_services) if service else ""
     elif kind == "disk":
         target["mountpoint"] = absolute_path(labels.get("mountpoint", "/"), "mountpoint")
         size = config.get("journal_vacuum_size", "500M")
@@ -121,8 +100,13 @@ def validate(kind: str, host: Any, labels: Any, config: Mapping[str, Any]) -> Di
             {"path": t.path, "older_than_days": t.older_than_days}
             for t in cleanup_targets(config.get("disk_cleanup_paths"))
         ]
+        bound = config.get("diagnosis_timeout_seconds", 20)
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+            raise TargetRejected(f"config diagnosis_timeout_seconds {bound!r} must be >= 1")
+        target["diagnosis_timeout"] = bound
     elif kind == "host":
-        target["port"] = port_from_instance(host)
+        instance = labels.get("instance", host)
+        target["port"] = port_from_instance(instance) if INSTANCE.match(instance) else None
     else:
         raise TargetRejected(f"unknown target kind {kind!r}")
     return target
