@@ -76,8 +76,8 @@ def test_every_link_in_the_readme_and_docs_reaches_its_file_and_heading():
             linked.add(file)
             if fragment:
                 with open(file) as fp:
-                    headings = re.findall(r"^#+ (.+)$", fp.read(), re.M)
-                assert fragment in map(anchor, headings), f"{path} links to {target}#{fragment}"
+                    anchors = [anchor(h) for h in re.findall(r"^#+ (.+)$", fp.read(), re.M)]
+                assert fragment in anchors, f"{path} links to {target}#{fragment}"
     for path in docs + [os.path.join(PACK_DIR, "docs", "board.png")]:
         assert path in linked, f"nothing links to {path}"
 
