@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 import sys
 
 from pack_paths import PACK_DIR
@@ -14,6 +15,12 @@ from config_table import config_table  # noqa: E402
 def readme():
     with open(os.path.join(PACK_DIR, "README.md")) as fp:
         return fp.read()
+
+
+def anchor(heading):
+    """The id GitHub gives a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
 
 
 def test_config_reference_matches_the_schema():
@@ -54,9 +61,28 @@ def test_every_metric_on_the_sensors_metrics_page_is_documented():
         assert f"`{shown}" in text, f"metric {shown} is not in the README"
 
 
-def test_every_file_developers_md_names_exists():
-    import re
+def test_every_link_in_the_readme_and_docs_reaches_its_file_and_heading():
+    docs = sorted(glob.glob(os.path.join(PACK_DIR, "docs", "*.md")))
+    assert len(docs) >= 3
+    linked = set()
+    for path in [os.path.join(PACK_DIR, "README.md")] + docs:
+        with open(path) as fp:
+            text = fp.read()
+        for target, fragment in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", text):
+            if "://" in target:
+                continue
+            file = os.path.normpath(os.path.join(os.path.dirname(path), target)) if target else path
+            assert os.path.exists(file), f"{path} links to {target}, which does not exist"
+            linked.add(file)
+            if fragment:
+                with open(file) as fp:
+                    anchors = [anchor(h) for h in re.findall(r"^#+ (.+)$", fp.read(), re.M)]
+                assert fragment in anchors, f"{path} links to {target}#{fragment}"
+    for path in docs + [os.path.join(PACK_DIR, "docs", "board.png")]:
+        assert path in linked, f"nothing links to {path}"
 
+
+def test_every_file_developers_md_names_exists():
     with open(os.path.join(PACK_DIR, "DEVELOPERS.md")) as fp:
         text = fp.read()
     named = set(re.findall(r"`([\w./-]+\.(?:py|yaml|txt|md))`", text))
