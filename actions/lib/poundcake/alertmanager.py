@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Match, Optional, Tuple
 
 from poundcake.inert import inert
 
@@ -143,7 +143,7 @@ def _normalise_time(value: str) -> Optional[str]:
     return f"{year}-{month}-{day}T{hour}:{minute}:{second}{frac}Z"
 
 
-def _shift_to_utc(match: re.Match[str]) -> str:
+def _shift_to_utc(match: Match[str]) -> str:
     from datetime import datetime, timedelta, timezone
 
     year, month, day, hour, minute, second, fraction, zone = match.groups()

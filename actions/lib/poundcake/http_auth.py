@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from typing import Optional
+from typing import Optional, Tuple
 
 from poundcake.settings import WebhookSettings
 
@@ -76,7 +76,7 @@ def basic_matches(authorization: Optional[str], user: bytes, password: bytes) ->
     return user_ok and password_ok and scheme.lower() == "basic"
 
 
-def _basic(value: str) -> tuple[bytes, bytes]:
+def _basic(value: str) -> Tuple[bytes, bytes]:
     try:
         decoded = base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):

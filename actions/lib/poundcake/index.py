@@ -113,7 +113,7 @@ class IndexWriter:
         self._started: Dict[str, List[List[Any]]] = defaultdict(list)
         self._delivered: Dict[str, Dict[str, List[str]]] = defaultdict(dict)
         self._pending = 0
-        self._seen: OrderedDict[str, float] = OrderedDict()  # tracking_id -> indexed at
+        self._seen = OrderedDict()  # tracking_id -> when indexed, oldest first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="poundcake-index", daemon=True)
 

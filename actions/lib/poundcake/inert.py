@@ -13,11 +13,12 @@ still reads the same to a person, and no engine finds an expression in it.
 from __future__ import annotations
 
 import re
+from typing import Match
 
 _DELIMITER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}|<%|%>")
 
 
-def _split(match: re.Match[str]) -> str:
+def _split(match: Match[str]) -> str:
     pair = match.group(0)
     return pair[0] + " " + pair[1]
 

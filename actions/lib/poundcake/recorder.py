@@ -65,7 +65,7 @@ class IncidentRecorder:
         self._metrics = metrics
         self._workers = workers
         self._hold = hold
-        self._queue: queue.Queue[Any] = queue.Queue(max_queue)
+        self._queue = queue.Queue(max_queue)
         self._suppressions: List[Suppression] = []
         # One write at a time per fingerprint: a resolve must not pass its firing.
         self._lock = threading.Lock()
