@@ -713,6 +713,30 @@ def test_sensor_metrics_follow_the_records():
     assert "poundcake_suppressed_incidents 0.0" in text
 
 
+def test_a_failure_whose_escalation_did_not_run_is_counted_as_a_failed_escalation():
+    from prometheus_client import CollectorRegistry
+
+    datastore = populated()  # two incidents being remediated
+    store = StateStore(datastore)
+    registry = CollectorRegistry()
+    poller, _ = poller_over(store, registry)
+    poller.poll_once()
+    assert registry.get_sample_value("poundcake_escalations_failed_total") == 0
+    for tracking_id, escalated in (
+        ("00000000000000aa-20261123T090000Z", True),
+        ("00000000000000bb-20261123T083000Z", False),
+    ):
+        rec = store.get(INCIDENT + tracking_id)
+        finish(rec, "failed", "poundcake.remediate_disk_space", 1100, None, "", escalated)
+        store.put(INCIDENT + tracking_id, rec)
+    poller.poll_once()
+    poller.poll_once()  # a second look counts nothing twice
+    executed = "poundcake_remediations_executed_total"
+    labels = {"workflow": "poundcake.remediate_disk_space", "status": "failed"}
+    assert registry.get_sample_value(executed, labels) == 2
+    assert registry.get_sample_value("poundcake_escalations_failed_total") == 1
+
+
 def test_a_poll_reads_the_watched_incidents_not_every_record():
     """Steady-state polls cost the same datastore calls with 3 or 3,000
     incidents stored: they read the windows, the breakers and the incidents

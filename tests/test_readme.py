@@ -6,6 +6,7 @@ import re
 import sys
 
 from pack_paths import PACK_DIR
+from sensor_registry import sensor_registry
 
 sys.path.insert(0, os.path.join(PACK_DIR, "scripts"))
 
@@ -46,15 +47,8 @@ def test_quick_start_commands_exist():
 
 
 def test_every_metric_on_the_sensors_metrics_page_is_documented():
-    from poundcake.dedup import DedupCache
-    from poundcake.metrics import SensorMetrics
-    from poundcake.state_metrics import RemediationMetrics
-
-    metrics = SensorMetrics()
-    metrics.watch_dedup(DedupCache(60, 10))
-    RemediationMetrics(metrics.registry)
     text = readme()
-    families = list(metrics.registry.collect())
+    families = list(sensor_registry().collect())
     assert len(families) >= 15
     for family in families:
         shown = family.name + ("_total" if family.type == "counter" else "")

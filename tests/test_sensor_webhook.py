@@ -246,8 +246,19 @@ class WebhookSensorTest(BaseSensorTestCase):
             "poundcake_webhook_payload_bytes_count 3.0",
             "poundcake_dedup_entries 3.0",
             "poundcake_dedup_evictions_total 0.0",
+            "poundcake_ready 1.0",
         ):
             self.assertIn(line, metrics)
+
+    def test_ready_gauge_drops_to_zero_once_the_sensor_stops(self):
+        """``poundcake_ready`` reads what ``/ready`` reads, when Prometheus scrapes."""
+        with running_sensor(self) as sensor:
+            server = sensor.server
+            scraped = request(server.address[1], "GET", "/metrics").body.decode()
+            server.request_stop()  # SIGTERM: /ready would answer 503 from here on
+            stopping = server.metrics.render().decode()
+        self.assertIn("\npoundcake_ready 1.0\n", scraped)
+        self.assertIn("\npoundcake_ready 0.0\n", stopping)
 
     def test_dispatch_failures_are_counted(self):
         ScriptedDispatch(self.sensor_service, fail_calls={1, 2, 3})

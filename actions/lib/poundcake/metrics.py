@@ -106,6 +106,11 @@ class SensorMetrics:
             "Index entries dropped: max pending reached while st2api failed the writes.",
             registry=reg,
         )
+        self.ready = Gauge(
+            "poundcake_ready",
+            "1 while /ready answers 200, 0 once the sensor is stopping.",
+            registry=reg,
+        )
 
     def child(self, metric: Any, label: str) -> Any:
         """``metric.labels(label)``, cached: these are hit on every request or dispatch."""

@@ -9,9 +9,10 @@ follows the remediations in flight, not the incidents st2 retains. The
 first poll after a start reads every record once to seed the view (and,
 on an install from before :mod:`poundcake.index`, to write the index).
 
-- ``poundcake_remediations_executed_total{workflow,status}`` and
-  ``poundcake_remediation_duration_seconds`` count each remediation the
-  sensor sees finish (from 0 at each sensor start).
+- ``poundcake_remediations_executed_total{workflow,status}``,
+  ``poundcake_escalations_failed_total`` (a failure whose record
+  says ``escalated: false``) and ``poundcake_remediation_duration_seconds``
+  count each remediation the sensor sees finish (from 0 at each sensor start).
 - ``poundcake_active_remediations``, ``poundcake_suppressed_incidents`` and
   ``poundcake_breakers_open`` are what the view says now.
 
@@ -48,6 +49,11 @@ class RemediationMetrics:
             "poundcake_remediations_executed",
             "Finished remediations, by workflow and outcome (counted when first seen).",
             ["workflow", "status"],
+            registry=registry,
+        )
+        self.escalations_failed = Counter(
+            "poundcake_escalations_failed",
+            "Failed remediations whose escalation did not run or failed.",
             registry=registry,
         )
         self.duration = Histogram(
@@ -112,6 +118,8 @@ class RemediationMetrics:
         if not finished or (before and (before.get("remediation") or {}).get("finished_at")):
             return
         self.executed.labels(remediation.get("workflow", ""), remediation["outcome"]).inc()
+        if remediation["outcome"] == "failed" and not remediation.get("escalated"):
+            self.escalations_failed.inc()
         self.duration.observe(remediation.get("duration_seconds", 0))
 
     def show(self, shown: List[Dict[str, Any]], breakers: List[Dict[str, Any]]) -> None:

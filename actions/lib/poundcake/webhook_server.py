@@ -61,6 +61,7 @@ class WebhookServer:
             tls.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
         self._httpd = _HTTPServer(self, (settings.listen_host, settings.listen_port))
         self._httpd.tls = tls
+        metrics.ready.set_function(lambda: float(self.ready))  # read at scrape time, as /ready
 
     @property
     def address(self) -> Tuple[str, int]:
