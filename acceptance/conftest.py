@@ -48,6 +48,10 @@ def base_config(target: Target) -> Dict[str, Any]:
         "webhook_path": "/webhook",
         "bearer_token": "{{ st2kv.system." + TOKEN_KEY + " }}",
         "ssh_user": target.ssh_user,
+        # the loopback target is the st2 host itself: listed by exactly its name
+        "allowed_hosts": [target.host],
+        "rate_limit_remediations": 1000,  # the envelope tests lower these for themselves
+        "max_hosts_in_flight": 50,
         "command_timeout": 30,
         "escalation_action": "poundcake.log_escalation",
         "runbooks": {

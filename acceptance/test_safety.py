@@ -26,10 +26,11 @@ def test_shell_metacharacters_in_labels_run_nothing(alerting, target, tmp_path, 
     assert target.calls(since=alert.posted_at) == [], "nothing may run on the target"
     assert not os.path.exists(pwned)
     assert "core.remote" not in story.refs() and "core.remote_sudo" not in story.refs()
+    assert "poundcake.remediate" not in story.refs(), "refused at the door"
     (message,) = escalations(story)
-    assert "rejected input, nothing was run" in message
+    assert "nothing was run" in message
     record = story.record()
-    assert record["state"] == "failed" and record["remediation"]["escalated"] is True
+    assert record["state"] == "refused" and record["history"][-1]["note"].endswith("(escalated)")
 
 
 def test_observe_mode_diagnoses_and_changes_nothing(alerting, target, configure):
@@ -38,7 +39,8 @@ def test_observe_mode_diagnoses_and_changes_nothing(alerting, target, configure)
     alert = alerting.fire("ServiceDown", service="svc-observed", auto_remediate="true")
     story = alerting.story(alert)
     assert story.execution()["status"] == "succeeded"
-    assert [c["args"][0] for c in target.calls("svc-observed", alert.posted_at)] == ["status"]
+    calls = [c["args"][0] for c in target.calls("svc-observed", alert.posted_at)]
+    assert calls == ["is-active", "status"]
     assert target.unit_state("svc-observed") == "failed"
     (workflow,) = story.of("poundcake.remediate_service_down")
     assert workflow["result"]["output"]["outcome"].startswith("dry run: would restart svc-observed")

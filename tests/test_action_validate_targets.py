@@ -28,7 +28,9 @@ class ValidateTargetsTest(BaseActionTestCase):
         self.assertIn("$(reboot)", result["error"])
 
     def test_config_allow_list_applies(self):
-        action = self.get_action_instance({"allowed_services": ["nginx"], "allowed_hosts": ["web-1"]})
+        action = self.get_action_instance(
+            {"allowed_services": ["nginx"], "allowed_hosts": ["web-1"]}
+        )
         ok, result = action.run(kind="service", host="web-1", labels={"service": "postgresql"})
         self.assertFalse(ok)
         self.assertIn("allowed_services", result["error"])

@@ -279,9 +279,15 @@ def test_hostile_instance_runs_nothing_and_escalates(instance):
     run, handler = process(payload, datastore, shell)
     assert run.status == statuses.FAILED and shell.commands == []
     (message,) = escalations(run, handler)
-    assert "rejected" in message
+    assert "refused: out of scope, nothing was run" in message
+    assert [c.action for c in run.calls] == [
+        "poundcake.record_alert",
+        "poundcake.log_escalation",
+        "poundcake.finish_remediation",
+    ]  # the door refused it: remediate was never requested
     rec = record(datastore, payload["tracking_id"])
-    assert rec["state"] == "failed" and "(escalated)" in rec["history"][-1]["note"]
+    assert rec["state"] == "refused" and "(escalated)" in rec["history"][-1]["note"]
+    assert "is not a hostname" in rec["reason"]
 
 
 def test_unknown_runbook_is_recorded_as_no_remediation_and_escalated():
@@ -457,7 +463,7 @@ def test_resolve_when_st2_api_refuses_fails_the_action(monkeypatch):
         "resolve_incident", {"alert": payload}, {"on_resolve": "cancel"}, datastore
     )
     assert not ok
-    assert "recorded resolved, but cancel of exec-77 failed" in result["error"]
+    assert "recorded resolved, but cannot cancel exec-77" in result["error"]
     _, shown = run_python_action(
         "get_alert", {"fingerprint": payload["fingerprint"]}, datastore=datastore
     )

@@ -10,7 +10,9 @@ from poundcake.routing import DEFAULT_RUNBOOKS, SHIPPED_WORKFLOWS, RoutingError,
 
 
 def test_shipped_workflows_are_exactly_the_remediation_workflows_in_the_pack():
-    files = glob.glob(os.path.join(PACK_DIR, "actions", "workflows", "remediate_*.yaml"))
+    # the actions' metadata: remediate_high_cpu and _memory share one workflow file
+    files = glob.glob(os.path.join(PACK_DIR, "actions", "remediate_*.yaml"))
+    files = [f for f in files if os.path.basename(f) != "remediate.yaml"]
     in_pack = {"poundcake." + os.path.basename(f)[: -len(".yaml")] for f in files}
     assert len(in_pack) == 5
     assert set(SHIPPED_WORKFLOWS) == in_pack

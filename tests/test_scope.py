@@ -74,7 +74,11 @@ def test_the_st2_host_is_allowed_only_by_exactly_its_name():
 
 @pytest.mark.parametrize(
     "name, unit",
-    [("nginx", "nginx.service"), ("nginx.service", "nginx.service"), ("php7.4-fpm", "php7.4-fpm.service")],
+    [
+        ("nginx", "nginx.service"),
+        ("nginx.service", "nginx.service"),
+        ("php7.4-fpm", "php7.4-fpm.service"),
+    ],
 )
 def test_a_plain_name_means_its_service(name, unit):
     assert unit_in_scope(name) == unit

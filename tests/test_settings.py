@@ -7,6 +7,8 @@ import yaml
 from pack_paths import PACK_DIR
 from st2_schemas import validate_pack_config
 
+from poundcake import approval
+from poundcake.rate_limit import Limits
 from poundcake.routing import DEFAULT_RUNBOOKS
 from poundcake.settings import ConfigError, WebhookSettings, load_settings
 from poundcake.targets import validate
@@ -61,10 +63,18 @@ def test_schema_defaults_match_the_remediation_defaults():
     spec = schema()
     assert spec["runbooks"]["default"] == DEFAULT_RUNBOOKS
     assert spec["escalation_action"]["default"] == "poundcake.log_escalation"
-    target = validate("disk", "web-1", {}, {})
+    scope = {"allowed_hosts": ["*"]}
+    target = validate("disk", "web-1", {}, scope)
     assert spec["journal_vacuum_size"]["default"] == target["journal_vacuum_size"]
-    assert validate("process", "h", {"service": "x", "severity": "critical"}, {})["restart"]
+    assert spec["diagnosis_timeout_seconds"]["default"] == target["diagnosis_timeout"]
+    assert validate("process", "h", {"service": "x", "severity": "critical"}, scope)["restart"]
     assert spec["restart_severities"]["default"] == ["critical"]
+    assert spec["allowed_hosts"]["default"] == []  # a fresh install remediates nothing
+    limits = Limits.from_config({})
+    assert spec["rate_limit_remediations"]["default"] == limits.max_remediations
+    assert spec["rate_limit_window_seconds"]["default"] == limits.window_seconds
+    assert spec["max_hosts_in_flight"]["default"] == limits.max_hosts_in_flight
+    assert spec["approval_timeout_seconds"]["default"] == approval.DEFAULT_TIMEOUT
 
 
 def test_every_setting_is_in_the_schema():

@@ -12,6 +12,7 @@ ANY_HOST = {"allowed_hosts": ["*"]}
 def check(kind, host, labels, config):
     return validate(kind, host, labels, {**ANY_HOST, **config}, ELSEWHERE)
 
+
 HOSTILE = [
     "nginx; touch /tmp/pwned",
     "$(reboot)",

@@ -10,7 +10,7 @@ import os
 import pytest
 from orquesta import statuses
 from orquesta_harness import WORKFLOWS_DIR, inspect, remote_result, run_workflow, shell_output
-from pack_actions import IN_SCOPE, ActionHandler
+from pack_actions import IN_SCOPE, ActionHandler, action_metadata
 
 TRACKING_ID = "37bb06284ad968e0-20261123T083600.672713243Z"
 HOSTILE = ["nginx; touch /tmp/pwned", "$(reboot)", "`id`", "a\nb"]
@@ -58,7 +58,18 @@ def inputs(labels=None, dry_run=False, host="web-1:9100", **extra):
 
 
 def run(name, shell, config=None, **kw):
-    return run_workflow(f"{name}.yaml", inputs(**kw), ActionHandler({**IN_SCOPE, **(config or {})}, shell))
+    """Run action ``name``'s workflow as st2 would: its metadata's defaults
+    (fixed ones such as ``resource`` too), then the inputs."""
+    handler = ActionHandler({**IN_SCOPE, **(config or {})}, shell)
+    meta = action_metadata(name)
+    values = {
+        k: v["default"]
+        for k, v in meta["parameters"].items()
+        if "default" in v and "config_context" not in str(v["default"])
+    }
+    values.update(handler.rendered_defaults(meta))
+    values.update(inputs(**kw))
+    return run_workflow(os.path.basename(meta["entry_point"]), values, handler)
 
 
 def escalation_messages(result):
@@ -77,12 +88,12 @@ def test_service_down_success_restarts_and_verifies():
     assert result.status == statuses.SUCCEEDED
     assert result.tasks() == ["validate", "diagnose", "act", "verify"]
     assert [c for _, c in shell.commands][1:] == [
-        "systemctl restart -- nginx",
-        "systemctl is-active --quiet -- nginx",
+        "systemctl restart -- nginx.service",
+        "systemctl is-active --quiet -- nginx.service",
     ]
     (restart,) = result.calls_to("core.remote_sudo")  # core.remote refuses sudo: true
     assert restart.params["hosts"] == "web-1"
-    assert result.output["outcome"] == "remediated: nginx restarted and active on web-1"
+    assert result.output["outcome"] == "remediated: nginx.service restarted and active on web-1"
     assert escalation_messages(result) == []
 
 
@@ -91,7 +102,7 @@ def test_service_down_restart_failure_escalates_and_fails():
     assert result.status == statuses.FAILED
     assert result.tasks() == ["validate", "diagnose", "act", "escalate"]
     (message,) = escalation_messages(result)
-    assert "restart of nginx on web-1 failed" in message
+    assert "restart of nginx.service on web-1 failed" in message
     assert TRACKING_ID in message and "5f0000000000000000000042" in message
 
 
@@ -99,7 +110,7 @@ def test_service_down_verify_failure_retries_then_escalates():
     result = run("remediate_service_down", Shell(fail={"verify"}))
     assert result.status == statuses.FAILED
     assert result.tasks().count("verify") == 4  # the first try and 3 retries
-    assert "verification failed: nginx is not active" in escalation_messages(result)[0]
+    assert "verification failed: nginx.service is not active" in escalation_messages(result)[0]
 
 
 def test_service_down_flaky_verify_recovers_on_retry():
@@ -123,7 +134,7 @@ def test_service_down_dry_run_diagnoses_only():
     assert result.status == statuses.SUCCEEDED
     assert result.tasks() == ["validate", "diagnose"]
     assert result.output["findings"] == "nginx.service - failed"
-    assert result.output["outcome"] == "dry run: would restart nginx on web-1"
+    assert result.output["outcome"] == "dry run: would restart nginx.service on web-1"
     assert all(task == "diagnose" for task, _ in shell.commands)
 
 
@@ -179,7 +190,7 @@ def test_resource_failures_escalate(name, failing):
 def test_resource_dry_run_and_hostile_input(name):
     dry = run(name, Shell(), dry_run=True)
     assert dry.tasks() == ["validate", "diagnose"]
-    assert dry.output["outcome"] == "dry run: would restart nginx on web-1"
+    assert dry.output["outcome"] == "dry run: would restart nginx.service on web-1"
     shell = Shell()
     hostile = run(name, shell, labels={"service": "$(reboot)"})
     assert hostile.status == statuses.FAILED and shell.commands == []
@@ -216,8 +227,12 @@ def test_disk_success_cleans_configured_targets_and_verifies():
     commands = dict(shell.commands)
     assert commands["vacuum_journal"] == "journalctl --vacuum-size=500M"
     assert (
-        commands["clean_old_files"] == "find /var/log/app -xdev -type f -mtime +14 -print -delete"
+        commands["clean_old_files"]
+        == "if m=$(stat -c %d -- /var) && p=$(stat -c %d -- /var/log/app 2>/dev/null) && "
+        '[ "$p" = "$m" ]; then find /var/log/app -xdev -type f -mtime +14 -print -delete; '
+        "else echo 'skipped /var/log/app: not on the filesystem of /var'; fi"
     )
+    assert commands["diagnose"].startswith("timeout -k 5 20 du -x -k -d 1 -- /var ")
     assert commands["measure_before"].startswith("df -P -k -- /var ")
     assert result.output["free_kb_before"] == 1000
     assert result.output["free_kb_after"] == 5000
@@ -345,3 +360,42 @@ def test_unknown_or_unlisted_remediation_runs_nothing_and_escalates(kw):
     assert result.tasks() == ["record", "escalate", "finish"]
     assert handler.subruns == [] and shell.commands == []
     assert "no remediation run" in escalation_messages(result)[0]
+
+
+# ------------------------------------------------------ act only when needed
+def test_service_down_leaves_an_active_unit_alone_as_nothing_to_do():
+    shell = Shell(stdout={"diagnose": "active\n* nginx.service\n     Active: active (running)"})
+    result = run("remediate_service_down", shell)
+    assert result.status == statuses.SUCCEEDED
+    assert [task for task, _ in shell.commands] == ["diagnose"]
+    assert result.output["state"] == "nothing_to_do"
+    assert result.output["outcome"].startswith("nothing to do: nginx.service is active on web-1")
+
+
+def test_service_down_restarts_an_active_unit_when_configured():
+    shell = Shell(stdout={"diagnose": "active\n"})
+    result = run("remediate_service_down", shell, config={"restart_when_active": True})
+    assert result.status == statuses.SUCCEEDED
+    assert [task for task, _ in shell.commands] == ["diagnose", "act", "verify"]
+    assert result.output["state"] == "remediated"
+
+
+@pytest.mark.parametrize("name", ["remediate_high_cpu", "remediate_high_memory"])
+def test_a_resource_alert_without_a_service_ends_diagnosed(name):
+    result = run(name, Shell(), labels={"service": ""})
+    assert result.output["state"] == "diagnosed"
+    ok = run(name, Shell())
+    assert ok.output["state"] == "remediated"
+
+
+def test_high_cpu_and_high_memory_share_one_definition():
+    cpu, memory = action_metadata("remediate_high_cpu"), action_metadata("remediate_high_memory")
+    assert cpu["entry_point"] == memory["entry_point"] == "workflows/resource_pressure.yaml"
+    assert cpu["parameters"]["resource"]["immutable"] is True
+    assert (
+        cpu["parameters"]["resource"]["default"],
+        memory["parameters"]["resource"]["default"],
+    ) == (
+        "cpu",
+        "memory",
+    )

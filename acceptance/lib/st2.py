@@ -134,14 +134,27 @@ class St2:
         self.send("PUT", f"configs/{pack}", values)
 
     # --------------------------------------------------------------- CLI
-    def cli(self, *args: str, timeout: float = 120) -> Any:
-        """``st2 <args> -j``, parsed; the operator's own view of st2."""
+    def cli(self, *args: str, timeout: float = 120, as_json: bool = True) -> Any:
+        """``st2 <args> -j``, parsed (``as_json=False``: plain ``st2 <args>``,
+        its stdout); the operator's own view of st2."""
         if self.cli_path is None:
             raise St2Error("the st2 CLI is not on PATH (the kit's: . $RIG/cli-env.sh)")
         env = dict(os.environ, ST2_API_URL=self.api, ST2_COLORIZE="off")
         done = subprocess.run(
-            [self.cli_path, *args, "-j"], capture_output=True, text=True, timeout=timeout, env=env
+            [self.cli_path, *args, *(["-j"] if as_json else [])],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
         )
         if done.returncode != 0:
             raise St2Error(f"st2 {' '.join(args)}: exit {done.returncode}: {done.stderr}")
+        if not as_json:
+            return done.stdout
         return json.loads(done.stdout) if done.stdout.strip() else None
+
+    def forget_key(self, name: str) -> None:
+        """Delete a datastore key if it exists."""
+        response = self.session.delete(f"{self.api}/keys/{name}", timeout=30)
+        if response.status_code not in (204, 404):
+            raise St2Error(f"DELETE keys/{name}: HTTP {response.status_code} {response.text}")

@@ -38,6 +38,8 @@ if name == "journalctl":
 words = [a for a in args if not a.startswith("-")]
 verb, units = (words[0], words[1:]) if words else ("", [])
 unit = units[0] if units else ""
+if unit.endswith(".service"):  # the pack names units in full; state files are plain names
+    unit = unit[: -len(".service")]
 path = os.path.join(STATE, "units", unit)
 def state():
     try:

@@ -85,9 +85,10 @@ def open_window(datastore, name, value, reason, author="alice", op="=", minutes=
 
 
 class ActionHandler:
-    def __init__(self, config=None, shell=None, datastore=None):
+    def __init__(self, config=None, shell=None, datastore=None, ask=None):
         self.config = config or {}
         self.shell = shell
+        self.ask = ask  # answers core.ask: (call) -> (status, result), as st2 resumes it
         self.subruns = []
         self.datastore = datastore if datastore is not None else shared_datastore()
 
@@ -104,6 +105,8 @@ class ActionHandler:
             from orquesta import statuses
 
             return statuses.SUCCEEDED, {}
+        if call.action == "core.ask" and self.ask:
+            return self.ask(call)
         if call.action in ("core.remote", "core.remote_sudo", "core.local") and self.shell:
             return self.shell(call)
         raise AssertionError(f"unexpected action {call.action} in task {call.task}")

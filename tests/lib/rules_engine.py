@@ -9,7 +9,7 @@ from pack_actions import action_metadata, schema_defaults
 
 
 def criteria_match(criteria, payload):
-    """st2's equals / nequals / exists / nexists on ``trigger.<path>`` keys."""
+    """st2's equals / nequals / startswith / exists / nexists on ``trigger.<path>`` keys."""
     for key, spec in criteria.items():
         value = payload
         for part in key.split(".")[1:]:
@@ -19,6 +19,8 @@ def criteria_match(criteria, payload):
             ok = value == spec["pattern"]
         elif op in ("nequals", "neq"):
             ok = value != spec["pattern"]
+        elif op == "startswith":
+            ok = isinstance(value, str) and value.startswith(spec["pattern"])
         elif op == "exists":
             ok = value is not None
         elif op == "nexists":

@@ -26,8 +26,8 @@ from pack_paths import PACK_DIR
 from st2common.util import schema as util_schema
 
 KIT_SOURCES = os.path.join(os.path.dirname(PACK_DIR), "shared", "st2-rig", "src", "st2-*.tar.gz")
-CORE_ACTIONS = ("local", "noop", "remote", "remote_sudo")
-RUNNERS = ("local", "noop", "orquesta", "python", "remote")
+CORE_ACTIONS = ("ask", "local", "noop", "remote", "remote_sudo")
+RUNNERS = ("inquirer", "local", "noop", "orquesta", "python", "remote")
 
 
 class RequestRejected(ValueError):
