@@ -1,4 +1,3 @@
-
 from poundcake import approval
 from poundcake.action import PoundCakeAction, Result
 from poundcake.st2_api import St2Api, St2ApiError
