@@ -4,7 +4,7 @@ from poundcake import approval
 from poundcake.action import PoundCakeAction, Result
 from poundcake.envelope import Verdict
 from poundcake.incidents import Decision, apply, log
-from poundcake.state_store import INCIDENT, RESOLVED
+from poundcake.state_store import INCIDENT
 
 
 class AdmitRemediation(PoundCakeAction):
@@ -35,7 +35,7 @@ class AdmitRemediation(PoundCakeAction):
         if record is None:
             return self.fail(f"no incident record for {alert['tracking_id']}; was it purged?")
         said = approval.verdict(answer)
-        if store.get(RESOLVED + alert["tracking_id"]) is not None:
+        if record["state"] == "resolved":
             verdict = Verdict("resolved", "resolved while waiting for approval: nothing was run")
         elif not said["approved"]:
             why = said["comment"] or "a human answered approved: false"

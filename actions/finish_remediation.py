@@ -3,7 +3,7 @@ from typing import Any, Dict
 from poundcake import breaker, rate_limit
 from poundcake.action import PoundCakeAction, Result
 from poundcake.incidents import finish
-from poundcake.state_store import INCIDENT, RESOLVED
+from poundcake.state_store import INCIDENT
 
 
 class FinishRemediation(PoundCakeAction):
@@ -22,23 +22,17 @@ class FinishRemediation(PoundCakeAction):
     ) -> Result:
         store = self.store()
         tracking_id = alert["tracking_id"]
-        record = store.get(INCIDENT + tracking_id)
-        if record is None:
-            return self.fail(f"no incident record for {tracking_id}; was it purged?")
-        resolved = store.get(RESOLVED + tracking_id)
+        key = INCIDENT + tracking_id
         ran = outcome in ("succeeded", "failed") and bool(workflow)
-        finish(
-            record,
-            outcome,
-            workflow or "",
-            store.clock(),
-            resolved,
-            failure or "",
-            escalated,
-            state or "",
-            detail or "",
-        )
-        store.put(INCIDENT + tracking_id, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
+        with self.lock(key):  # resolve_incident writes this record too
+            record = store.get(key)
+            if record is None:
+                return self.fail(f"no incident record for {tracking_id}; was it purged?")
+            now = store.clock()
+            finish(record, outcome, workflow or "", now, failure, escalated, state, detail)
+            resolved = record["state"] == "resolved"
+            ttl = self.lifecycle("incident_ttl_seconds" if resolved else "unresolved_ttl_seconds")
+            store.put(key, record, ttl=ttl)
         if ran:
             rate_limit.release(store, self.lock, record["alertname"], tracking_id)
         opened = None

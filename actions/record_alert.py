@@ -5,7 +5,7 @@ from poundcake.breaker import is_open
 from poundcake.envelope import Verdict
 from poundcake.incidents import Decision, apply, decide, observe
 from poundcake.routing import RoutingError, resolve
-from poundcake.state_store import INCIDENT, RESOLVED
+from poundcake.state_store import INCIDENT
 from poundcake.suppressions import stored_windows
 
 
@@ -30,14 +30,16 @@ class RecordAlert(PoundCakeAction):
         dry_run: bool = False,
         host: str = "",
     ) -> Result:
+        key = INCIDENT + alert["tracking_id"]
+        with self.lock(key):  # resolve_incident writes this record too
+            return self._record(key, alert, execution_id, workflow, runbook, dry_run, host)
+
+    def _record(self, key, alert, execution_id, workflow, runbook, dry_run, host) -> Result:
         store = self.store()
         now = store.clock()
-        key = INCIDENT + alert["tracking_id"]
         record = observe(store.get(key), alert, now)
-        resolved = store.get(RESOLVED + alert["tracking_id"])
         decision = decide(
             record,
-            resolved,
             bool(workflow or runbook),
             stored_windows(store),
             is_open(store, record["alertname"]),

@@ -1,5 +1,6 @@
 from typing import Any, Dict, Optional
 
+from poundcake import rate_limit
 from poundcake.action import PoundCakeAction, Result
 from poundcake.resolution import close_incidents
 from poundcake.st2_api import St2Api, St2ApiError
@@ -15,11 +16,14 @@ class ResolveIncident(PoundCakeAction):
 
     def run(self, alert: Dict[str, Any]) -> Result:
         mode = self.lifecycle("on_resolve")
-        keep = 2 * self.lifecycle("incident_ttl_seconds")
-        docs = close_incidents(self.store(), alert, mode, keep)
+        store = self.store()
+        ttl = self.lifecycle("incident_ttl_seconds")
+        docs = close_incidents(store, alert, mode, ttl, self.lock)
         errors = []
         for doc in docs:
             for running in doc["canceled"]:
+                # a canceled remediation never records its end: its slot is given back here
+                rate_limit.release(store, self.lock, doc["alertname"], doc["tracking_id"])
                 error = self._cancel(running)
                 if error:
                     errors.append(f"{doc['tracking_id']} recorded resolved, but {error}")

@@ -83,7 +83,7 @@ def record(i: int, now: float, request_id: str) -> dict:
         "request_id": request_id,
     }
     doc = observe(None, payload, starts)
-    apply(doc, decide(doc, None, False, [], False, starts), "", starts)
+    apply(doc, decide(doc, False, [], False, starts), "", starts)
     if i % 2:
         doc["state"], doc["resolved_at"] = "resolved", iso(starts + 600)
         log(doc, "resolved", starts + 600, "resolved by Alertmanager")

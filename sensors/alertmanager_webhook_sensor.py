@@ -107,7 +107,6 @@ class AlertmanagerWebhookSensor(Sensor):
             RemediationMetrics(metrics.registry),
             StateStore(self.sensor_service),  # its own: its call count is the poll's
             settings.state_poll_seconds,
-            settings.incident_ttl_seconds,
             self._log,
             incidents,
             board,

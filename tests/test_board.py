@@ -61,12 +61,12 @@ def board_datastore():
         kinds = {"ServiceDown": "service_down", "DiskSpaceLow": "disk_space", "HostDown": "x"}
         workflow = "poundcake.remediate_" + kinds.get(name, "high_cpu")
         requested = how not in ("recorded",)
-        decision = decide(rec, None, requested, [], how == "skipped", at)
+        decision = decide(rec, requested, [], how == "skipped", at)
         apply(rec, decision, f"6b04{i:020x}", at, how == "dry_run", workflow)
         if how in ("remediated", "failed"):
             reason = "verification failed: free space did not rise" if how == "failed" else ""
             outcome = "succeeded" if how == "remediated" else "failed"
-            finish(rec, outcome, workflow, at + 9, None, reason, how == "failed")
+            finish(rec, outcome, workflow, at + 9, reason, how == "failed")
         store.put(INCIDENT + payload["tracking_id"], rec)
     store.put(
         BREAKER_OPEN + "HostDown",

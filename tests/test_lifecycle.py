@@ -1,5 +1,6 @@
 """Incident lifecycle, exactly-once remediation, resolution, suppression, breaker."""
 
+import contextlib
 import json
 import threading
 import time
@@ -21,10 +22,20 @@ from test_workflows import Shell
 from webhook_client import bearer, request
 
 from poundcake import breaker
-from poundcake.incidents import apply, decide, finish, observe, view
-from poundcake.queries import purge_resolved
-from poundcake.state_store import INCIDENT, RESOLVED, StateStore, iso
+from poundcake.incidents import apply, decide, finish, log, observe, view
+from poundcake.resolution import close_incidents
+from poundcake.state_store import INCIDENT, StateStore, iso
 from poundcake.suppressions import SuppressionError, new_suppression, parse_matchers
+
+
+@contextlib.contextmanager
+def _no_lock():
+    yield
+
+
+def null_lock(name):
+    """One process, one thread: the tests that call the library directly need no lock."""
+    return _no_lock()
 
 
 class Clock:
@@ -71,11 +82,11 @@ def test_lifecycle_received_remediating_remediated_resolved():
     clock = Clock()
     rec = observe(None, alert(), clock())
     assert rec["state"] == "received" and rec["request_ids"] == ["req-" + "0" * 32]
-    decision = decide(rec, None, True, [], False, clock())
+    decision = decide(rec, True, [], False, clock())
     assert decision.remediate and decision.state == "remediating"
     apply(rec, decision, "exec-1", clock())
     clock.now += 42
-    finish(rec, "succeeded", "poundcake.remediate_service_down", clock(), None)
+    finish(rec, "succeeded", "poundcake.remediate_service_down", clock())
     assert rec["state"] == "remediated"
     assert rec["remediation"]["duration_seconds"] == 42
     assert rec["executions"] == [
@@ -87,8 +98,12 @@ def test_lifecycle_received_remediating_remediated_resolved():
             "workflow": "poundcake.remediate_service_down",
         }
     ]
-    shown = view(rec, {"resolved_at": iso(clock.now + 5), "note": "resolved by Alertmanager"})
-    assert shown["state"] == "resolved"
+    store = StateStore(shared_datastore(), clock)
+    store.put(INCIDENT + rec["tracking_id"], rec)
+    clock.now += 5
+    close_incidents(store, dict(alert(), status="resolved"), "let_finish", 0, null_lock)
+    shown = view(store.get(INCIDENT + rec["tracking_id"]))
+    assert shown["state"] == "resolved" and shown["resolved_at"] == iso(clock.now)
     assert [h["state"] for h in shown["history"]] == [
         "received",
         "remediating",
@@ -98,33 +113,37 @@ def test_lifecycle_received_remediating_remediated_resolved():
 
 
 def test_resolve_before_the_firing_is_processed_remediates_nothing():
-    rec = observe(None, alert(), 0)
-    decision = decide(rec, {"resolved_at": iso(0)}, True, [], False, 1)
+    store = StateStore(shared_datastore(), Clock())
+    payload = alert()
+    close_incidents(store, dict(payload, status="resolved"), "let_finish", 0, null_lock)
+    rec = observe(store.get(INCIDENT + payload["tracking_id"]), payload, 1)
+    decision = decide(rec, True, [], False, 1)
     assert not decision.remediate and decision.state == "resolved"
 
 
 def test_resolve_during_remediation_ends_resolved():
     rec = observe(None, alert(), 0)
-    apply(rec, decide(rec, None, True, [], False, 0), "e", 0)
-    finish(rec, "failed", "w", 10, {"resolved_at": iso(5)})
+    apply(rec, decide(rec, True, [], False, 0), "e", 0)
+    rec["state"] = "resolved"  # what close_incidents wrote while it ran
+    finish(rec, "failed", "w", 10)
     assert rec["state"] == "resolved"
     assert [h["state"] for h in rec["history"]][-2:] == ["failed", "resolved"]
 
 
 def test_duplicates_never_remediate_again_unless_re_remediation_is_due():
     rec = observe(None, alert(), 0)
-    apply(rec, decide(rec, None, True, [], False, 0), "e", 0)
-    assert decide(rec, None, True, [], False, 1).note.startswith("duplicate: a remediation")
-    finish(rec, "succeeded", "w", 100, None)
-    assert not decide(rec, None, True, [], False, 5000).remediate
-    assert not decide(rec, None, True, [], False, 600, re_remediate_after=1000).remediate
-    again = decide(rec, None, True, [], False, 1200, re_remediate_after=1000)
+    apply(rec, decide(rec, True, [], False, 0), "e", 0)
+    assert decide(rec, True, [], False, 1).note.startswith("duplicate: a remediation")
+    finish(rec, "succeeded", "w", 100)
+    assert not decide(rec, True, [], False, 5000).remediate
+    assert not decide(rec, True, [], False, 600, re_remediate_after=1000).remediate
+    again = decide(rec, True, [], False, 1200, re_remediate_after=1000)
     assert again.remediate and "again" in again.note
 
 
 def test_not_opted_in_alert_is_recorded_only():
     rec = observe(None, alert(), 0)
-    assert decide(rec, None, False, [], False, 0).state == "recorded"
+    assert decide(rec, False, [], False, 0).state == "recorded"
 
 
 # ---------------------------------------------------------------- suppression
@@ -377,7 +396,7 @@ class FakeSt2Api:
 def remediating(datastore, payload):
     store = StateStore(datastore)
     rec = observe(None, payload, 0)
-    apply(rec, decide(rec, None, True, [], False, 0), "exec-77", 0)
+    apply(rec, decide(rec, True, [], False, 0), "exec-77", 0)
     store.put(INCIDENT + payload["tracking_id"], rec)
 
 
@@ -470,16 +489,19 @@ def test_resolve_when_st2_api_refuses_fails_the_action(monkeypatch):
     assert shown["current"]["state"] == "resolved"  # the resolve is not lost
 
 
-def test_incidents_are_purged_incident_ttl_after_they_resolve():
-    clock = Clock()
-    store = StateStore(shared_datastore(), clock)
-    for name, resolved_ago in (("old", 4000), ("new", 10)):
-        store.put(INCIDENT + name, {"tracking_id": name})
-        store.put(RESOLVED + name, {"resolved_at": iso(clock.now - resolved_ago)})
-    store.put(INCIDENT + "open", {"tracking_id": "open"})
-    assert purge_resolved(store, ttl=3600) == 1
-    assert store.get(INCIDENT + "old") is None and store.get(RESOLVED + "old") is None
-    assert store.get(INCIDENT + "new") and store.get(INCIDENT + "open")
+@pytest.mark.parametrize("ttl, expected", [(3600, 3600), (0, None)])
+def test_a_resolve_keeps_the_record_incident_ttl_seconds_and_0_means_never(ttl, expected):
+    datastore = shared_datastore()
+    payload = alert()
+    remediating(datastore, payload)
+    resolved = dict(payload, status="resolved")
+    ok, _ = run_python_action(
+        "resolve_incident", {"alert": resolved}, {"incident_ttl_seconds": ttl}, datastore
+    )
+    assert ok
+    kvp = datastore._datastore_items[INCIDENT + payload["tracking_id"]]
+    assert getattr(kvp, "ttl", None) == expected
+    assert json.loads(kvp.value)["state"] == "resolved"  # one key: the record is the resolve
 
 
 def paging_datastore(names):
@@ -513,7 +535,7 @@ class St2_38Mock:
 
 @pytest.mark.parametrize("shape", ["st2 3.9+", "st2 3.8", "st2 3.8 test mock"])
 def test_scan_reads_every_key_on_each_st2_service_shape(shape):
-    names = [f"{INCIDENT}{i:04d}" for i in range(250)] + [f"{RESOLVED}x"]
+    names = [f"{INCIDENT}{i:04d}" for i in range(250)] + ["poundcake.rate.x"]
     service = {
         "st2 3.9+": lambda: paging_datastore(names),
         "st2 3.8": lambda: St2_38Service(paging_datastore(names)),
@@ -621,10 +643,11 @@ def populated():
             "request_id": request_id,
         }
         rec = observe(None, payload, 1000 + i)
-        apply(rec, decide(rec, None, True, [], False, 1000 + i), f"exec-{i}", 1000 + i)
+        apply(rec, decide(rec, True, [], False, 1000 + i), f"exec-{i}", 1000 + i)
         if i == 0:
-            finish(rec, "succeeded", "poundcake.remediate_service_down", 1010, None)
-            store.put(RESOLVED + payload["tracking_id"], {"resolved_at": iso(1020), "note": "ok"})
+            finish(rec, "succeeded", "poundcake.remediate_service_down", 1010)
+            log(rec, "resolved", 1020, "ok")
+            rec.update(state="resolved", resolved_at=iso(1020))
         store.put(INCIDENT + payload["tracking_id"], rec)
     return datastore
 
@@ -682,14 +705,14 @@ def test_get_request_shows_a_deliverys_alerts_and_executions():
 
 
 # ---------------------------------------------------------------- metrics
-def poller_over(store, registry, ttl=3600.0):
+def poller_over(store, registry):
     from unittest import mock
 
     from poundcake.incident_view import IncidentView
     from poundcake.state_metrics import RemediationMetrics, StatePoller
 
     view = IncidentView()
-    return StatePoller(RemediationMetrics(registry), store, 1, ttl, mock.Mock(), view), view
+    return StatePoller(RemediationMetrics(registry), store, 1, mock.Mock(), view), view
 
 
 def test_sensor_metrics_follow_the_records():
@@ -703,7 +726,7 @@ def test_sensor_metrics_follow_the_records():
     rec = json.loads(
         datastore.get_value(INCIDENT + "00000000000000bb-20261123T083000Z", local=False)
     )
-    finish(rec, "failed", "poundcake.remediate_disk_space", 1100, None)
+    finish(rec, "failed", "poundcake.remediate_disk_space", 1100)
     store.put(INCIDENT + rec["tracking_id"], rec)
     breaker.record_failure(store, "DiskSpaceLow", rec["tracking_id"], threshold=1, window=3600)
     poller.poll_once()
@@ -733,7 +756,7 @@ def test_a_failure_whose_escalation_did_not_run_is_counted_as_a_failed_escalatio
         ("00000000000000bb-20261123T083000Z", False),
     ):
         rec = store.get(INCIDENT + tracking_id)
-        finish(rec, "failed", "poundcake.remediate_disk_space", 1100, None, "", escalated)
+        finish(rec, "failed", "poundcake.remediate_disk_space", 1100, "", escalated)
         store.put(INCIDENT + tracking_id, rec)
     poller.poll_once()
     poller.poll_once()  # a second look counts nothing twice
@@ -763,7 +786,7 @@ def test_a_poll_reads_the_watched_incidents_not_every_record():
                 },
                 900,
             )
-            apply(rec, decide(rec, None, False, [], False, 900), "", 900)
+            apply(rec, decide(rec, False, [], False, 900), "", 900)
             store.put(INCIDENT + rec["tracking_id"], rec)
         registry = CollectorRegistry()
         poller, view = poller_over(store, registry)
@@ -773,19 +796,7 @@ def test_a_poll_reads_the_watched_incidents_not_every_record():
         calls.append(store.calls - before)
         assert len(view.shown()) == 3 + extra
         assert registry.get_sample_value("poundcake_state_watched") == 2
-    assert calls[0] == calls[1] == 2 + 2 * 2, calls  # windows, breakers, 2 x (incident, resolve)
-
-
-def test_the_hourly_purge_deletes_incidents_resolved_past_the_ttl():
-    from prometheus_client import CollectorRegistry
-
-    datastore = populated()  # one incident resolved at t=1020
-    store = StateStore(datastore, clock=lambda: 1020 + 3600)
-    registry = CollectorRegistry()
-    poller, _ = poller_over(store, registry)
-    poller.poll_once()
-    assert registry.get_sample_value("poundcake_incidents_purged_total") == 1
-    assert len(store.records(INCIDENT)) == 2 and not store.records(RESOLVED)
+    assert calls[0] == calls[1] == 2 + 2, calls  # windows, breakers, 2 x the incident (one key)
 
 
 def test_the_view_watches_an_opted_in_alert_until_its_record_settles():

@@ -25,7 +25,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from poundcake import approval, rate_limit
 from poundcake.scope import St2Host, TargetRejected, host_in_scope, unit_in_scope
-from poundcake.state_store import PREFIX, StateStore
+from poundcake.state_store import PREFIX, Lock, StateStore
 
 KILL_SWITCH_KEY = PREFIX + "remediation_enabled"
 _OFF = ("false", "0", "no", "off", "disabled")
@@ -63,7 +63,7 @@ class Door:
         self,
         config: Mapping[str, Any],
         store: StateStore,
-        lock: rate_limit.Lock,
+        lock: Lock,
         read_switch: Any,
         st2_host: Optional[St2Host] = None,
     ) -> None:

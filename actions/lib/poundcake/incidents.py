@@ -5,16 +5,16 @@
     received → refused (scope, kill switch) | rate_limited
     received → suppressed | recorded (not opted in) | skipped (breaker open)
 
-A record is a JSON-able dict stored at ``poundcake.incident.<tracking_id>``.
-The resolve lives in its own key (see :mod:`poundcake.state_store`); readers
-merge both with :func:`view`. Every change appends to ``history`` with the
-time and why.
+A record is a JSON-able dict stored at ``poundcake.incident.<tracking_id>``:
+the one stored truth of the incident, resolve included (what readers are
+shown is what it stores). Every change appends to ``history`` with the time
+and why; ``reason`` says why it is in its current state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from poundcake.state_store import iso
 from poundcake.suppressions import Suppression, first_match
@@ -68,7 +68,6 @@ def observe(
 
 def decide(
     record: Dict[str, Any],
-    resolved: Optional[Mapping[str, Any]],
     requested: bool,
     suppressions: Sequence[Suppression],
     breaker_open: bool,
@@ -77,7 +76,7 @@ def decide(
 ) -> Decision:
     """Whether this delivery may start a remediation, and the state to record."""
     state = record["state"]
-    if resolved is not None:
+    if state == "resolved":
         return Decision(False, "resolved", "resolved before a remediation started")
     if state == ACTIVE:
         return Decision(False, state, "duplicate: a remediation is already running")
@@ -142,7 +141,6 @@ def finish(
     outcome: str,
     workflow: str,
     now: float,
-    resolved: Optional[Mapping[str, Any]],
     failure: str = "",
     escalated: bool = False,
     state: str = "",
@@ -157,6 +155,7 @@ def finish(
     finding. The note says only what happened, and whether an escalation
     really ran.
     """
+    was_resolved = record["state"] == "resolved"
     if outcome == "succeeded":
         state = state if state in SUCCESS_STATES else "remediated"
     else:
@@ -184,7 +183,7 @@ def finish(
     log(record, state, now, note)
     record["state"] = state
     record["reason"] = note
-    if resolved is not None:
+    if was_resolved:
         log(record, "resolved", now, "the alert had resolved during the remediation")
         record["state"] = "resolved"
     return record
@@ -202,51 +201,15 @@ def _finish_note(outcome: str, state: str, workflow: str, text: str, escalated: 
     return what + (" (escalated)" if escalated else " (the escalation did not run or failed)")
 
 
-def view(record: Dict[str, Any], resolved: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """What an operator sees: the record with the resolve merged in.
-
-    A remediation that ``on_resolve: cancel`` stopped never records its own
-    end (its workflow was canceled), so the resolve's ``canceled`` list ends
-    it here, on read: the incident key keeps its single writer.
-    """
+def view(record: Dict[str, Any]) -> Dict[str, Any]:
+    """What an operator sees: the record as stored, less the epoch ``*_ts``
+    fields kept for computing."""
     shown = dict(record)
-    if resolved is not None:
-        shown["resolved_at"] = resolved.get("resolved_at")
-        _merge_cancel(shown, resolved)
-        if shown["state"] != "resolved":
-            shown["history"] = shown["history"] + [
-                {
-                    "at": resolved.get("resolved_at"),
-                    "state": "resolved",
-                    "note": resolved.get("note", ""),
-                }
-            ]
-            shown["state"] = "resolved"
-    if shown.get("remediation"):  # the *_ts epoch fields are for computing, not reading
+    if shown.get("remediation"):
         shown["remediation"] = {
             k: v for k, v in shown["remediation"].items() if not k.endswith("_ts")
         }
     return shown
-
-
-def _merge_cancel(shown: Dict[str, Any], resolved: Mapping[str, Any]) -> None:
-    remediation = shown.get("remediation") or {}
-    running = remediation.get("execution_id")
-    if shown["state"] != ACTIVE or running not in (resolved.get("canceled") or ()):
-        return
-    at = resolved.get("resolved_at")
-    shown["remediation"] = {**remediation, "outcome": "canceled", "finished_at": at}
-    shown["executions"] = [
-        {**e, "status": "canceled", "finished_at": at} if e["id"] == running else e
-        for e in shown["executions"]
-    ]
-
-
-def open_incidents(
-    records: Iterable[Dict[str, Any]], resolved_ids: Collection[str]
-) -> List[Dict[str, Any]]:
-    """The records of one fingerprint that a resolve closes: all not yet resolved."""
-    return [r for r in records if r["tracking_id"] not in resolved_ids and r["state"] != "resolved"]
 
 
 def log(record: Dict[str, Any], state: str, now: float, note: str) -> None:

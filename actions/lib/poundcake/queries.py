@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from poundcake import index
 from poundcake.incidents import view
-from poundcake.state_store import INCIDENT, RESOLVED, StateStore, epoch
+from poundcake.state_store import INCIDENT, StateStore
 from poundcake.tracking import request_time
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
@@ -21,24 +21,11 @@ class QueryError(ValueError):
     """A query argument is invalid."""
 
 
-Resolves = Dict[str, Dict[str, Any]]
-
-
-def resolves(store: StateStore) -> Resolves:
-    """Every ``resolve_incident`` record, by tracking id (one paged read)."""
-    return {key[len(RESOLVED) :]: doc for key, doc in store.scan(RESOLVED)}
-
-
-def incidents(store: StateStore, resolved: Optional[Resolves] = None) -> Iterator[Dict[str, Any]]:
-    """Every retained incident, resolve merged in, as read (page by page, so a
-    caller that keeps only what it needs holds only that).
-
-    ``resolved`` is :func:`resolves` when the caller has already read it.
-    """
-    if resolved is None:
-        resolved = resolves(store)
+def incidents(store: StateStore) -> Iterator[Dict[str, Any]]:
+    """Every retained incident, as read (page by page, so a caller that keeps
+    only what it needs holds only that)."""
     for _, doc in store.scan(INCIDENT):
-        yield view(doc, resolved.get(doc["tracking_id"]))
+        yield view(doc)
 
 
 def newest_first(doc: Mapping[str, Any]) -> Tuple[str, str]:
@@ -49,10 +36,7 @@ def newest_first(doc: Mapping[str, Any]) -> Tuple[str, str]:
 def get_alert(store: StateStore, fingerprint: str) -> Dict[str, Any]:
     if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
         raise QueryError(f"fingerprint {fingerprint!r} must be 8-64 lowercase hex digits")
-    found = [
-        view(doc, store.get(RESOLVED + doc["tracking_id"]))
-        for doc in store.records(f"{INCIDENT}{fingerprint}-")
-    ]
+    found = [view(doc) for doc in store.records(f"{INCIDENT}{fingerprint}-")]
     if not found:
         raise QueryError(f"no incident recorded for fingerprint {fingerprint}")
     found.sort(key=lambda d: d.get("starts_at", ""), reverse=True)
@@ -109,7 +93,7 @@ def list_alerts(
             if status and len(seen) == MAX_READS:
                 return everything()
             seen.add(entry.tracking_id)
-            doc = _shown(store, entry.tracking_id, entry.opted_in)
+            doc = _shown(store, entry.tracking_id)
             if doc is None or (status and doc["state"] != status):
                 continue
             found.append(_summary(doc))
@@ -118,15 +102,13 @@ def list_alerts(
     return found
 
 
-def _shown(
-    store: StateStore, tracking_id: str, resolvable: bool = True
-) -> Optional[Dict[str, Any]]:
+def _shown(store: StateStore, tracking_id: str) -> Optional[Dict[str, Any]]:
     """One incident as :func:`incidents` shows it (None: not written, or
-    expired); only an opted-in incident (``resolvable``) has a resolve key."""
+    expired)."""
     record = store.get(INCIDENT + tracking_id)
     if record is None:
         return None
-    return view(record, store.get(RESOLVED + tracking_id) if resolvable else None)
+    return view(record)
 
 
 def alert_stats(store: StateStore) -> Dict[str, Any]:
@@ -160,25 +142,6 @@ def get_request(store: StateStore, request_id: str) -> Dict[str, Any]:
         "alerts": [_summary(d) for d in alerts],
         "executions": [e for d in alerts for e in d["executions"]],
     }
-
-
-def purge_resolved(store: StateStore, ttl: float, resolved: Optional[Resolves] = None) -> int:
-    """Delete incidents resolved more than ``ttl`` seconds ago; return how many.
-
-    st2's own key TTL cannot express "``ttl`` after the resolve" for a record
-    written before the resolve, so the sensor runs this off the request path.
-    ``resolved`` is :func:`resolves` when the caller has already read it.
-    """
-    if resolved is None:
-        resolved = resolves(store)
-    now = store.clock()
-    purged = 0
-    for tracking_id, doc in resolved.items():
-        if now - epoch(doc["resolved_at"]) >= ttl:
-            store.delete(INCIDENT + tracking_id)
-            store.delete(RESOLVED + tracking_id)
-            purged += 1
-    return purged
 
 
 def _summary(doc: Dict[str, Any]) -> Dict[str, Any]:

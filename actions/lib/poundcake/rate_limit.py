@@ -15,11 +15,10 @@ mid-way) expires after ``slot_seconds``.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Dict, Mapping
 
-from poundcake.state_store import PREFIX, StateStore, alert_key
+from poundcake.state_store import PREFIX, Lock, StateStore, alert_key
 
 RATE = PREFIX + "rate."
 SLOT_SECONDS = 6 * 3600  # longer than any remediation's timeouts
@@ -53,9 +52,6 @@ class Admission:
     admitted: bool
     reason: str
     escalate: bool = False  # the first refusal of a window escalates; the rest are recorded
-
-
-Lock = Callable[[str], AbstractContextManager]
 
 
 def rate_key(alertname: str) -> str:

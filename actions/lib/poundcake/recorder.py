@@ -171,8 +171,8 @@ class IncidentRecorder:
         """Record one delivery of an alert that no rule remediates."""
         store = self._store
         if payload["status"] == "resolved":
-            for record in close_recorded(store, payload, max(self._resolved_ttl, 1)):
-                self._view.put(view(record, None))
+            for record in close_recorded(store, payload, self._resolved_ttl):
+                self._view.put(view(record))
             return
         now = store.clock()
         key = INCIDENT + payload["tracking_id"]
@@ -180,7 +180,7 @@ class IncidentRecorder:
         if stored is not None and stored["state"] == "resolved":
             return  # a late re-send of a firing that has resolved since
         record = observe(stored, payload, now)
-        decision = decide(record, None, False, self._suppressions, False, now)
+        decision = decide(record, False, self._suppressions, False, now)
         apply(record, decision, "", now)
         store.put(key, record, ttl=self._unresolved_ttl)
-        self._view.put(view(record, None))
+        self._view.put(view(record))

@@ -3,39 +3,50 @@
 A resolve closes every open incident of its fingerprint, not only the one
 its tracking id names: Alertmanager keeps the earliest startsAt it was
 given, and a restarted Prometheus sends a new one, so the resolve may carry
-another startsAt than the firing did. Each close is its own key
-(``poundcake.resolved.<tracking_id>``), never a write to the incident, so a
-resolve never races the remediation that owns the incident record.
+another startsAt than the firing did.
+
+The resolve is written into the incident record itself: what a record
+stores is what every reader is shown. Every writer of an opted-in incident
+(``record_alert``, ``admit_remediation``, ``finish_remediation``,
+``note_approval`` and ``resolve_incident``) does its read-modify-write under
+the incident's lock of st2's coordination backend, so a resolve landing
+while a firing is decided, or a late firing on another sensor replica, can
+never overwrite the other.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from poundcake.incidents import log, observe, open_incidents
-from poundcake.state_store import INCIDENT, RESOLVED, StateStore, iso
+from poundcake.incidents import log, observe
+from poundcake.state_store import INCIDENT, Lock, StateStore, iso
 
 
 def close_incidents(
-    store: StateStore, alert: Mapping[str, Any], mode: str, keep_seconds: int
+    store: StateStore, alert: Mapping[str, Any], mode: str, ttl: int, lock: Lock
 ) -> List[Dict[str, Any]]:
-    """Write the resolve of each open incident of ``alert``'s fingerprint.
+    """Close each open incident of ``alert``'s fingerprint in its own record.
 
-    Returns the resolve documents; ``canceled`` lists the remediations the
-    caller must cancel (``mode`` ``cancel``). With no incident recorded yet
-    the resolve is kept for the alert's own tracking id, so a firing
-    processed later remediates nothing.
+    Returns one document per incident closed; ``canceled`` lists the
+    remediations the caller must cancel (``mode`` ``cancel``). With no
+    incident recorded yet the alert's own record is created resolved, so a
+    firing processed later remediates nothing. ``ttl`` (0: never) is the
+    records' st2 key TTL from now on.
     """
-    tracking_id = alert["tracking_id"]
-    candidates = dict(store.scan(f"{INCIDENT}{alert['fingerprint']}-"))
-    already = {key[len(RESOLVED) :] for key, _ in store.scan(RESOLVED + alert["fingerprint"])}
-    records: List[Optional[Dict[str, Any]]] = list(open_incidents(candidates.values(), already))
-    if not records and not candidates and tracking_id not in already:
-        records = [None]
-    docs = [_resolve(store, alert, record, mode) for record in records]
-    for doc in docs:
-        # Kept past the purge age (the sensor purges at incident_ttl_seconds).
-        store.put(RESOLVED + doc["tracking_id"], doc, ttl=keep_seconds)
+    prefix = f"{INCIDENT}{alert['fingerprint']}-"
+    tracking_ids = [doc["tracking_id"] for doc in store.records(prefix)] or [alert["tracking_id"]]
+    docs = []
+    for tracking_id in tracking_ids:
+        key = INCIDENT + tracking_id
+        with lock(key):
+            record = store.get(key)
+            if record is not None and record["state"] == "resolved":
+                continue
+            if record is None:
+                record = observe(None, {**alert, "tracking_id": tracking_id}, store.clock())
+            doc = _resolve(store, alert, record, mode)
+            store.put(key, record, ttl=ttl)
+        docs.append(doc)
     return docs
 
 
@@ -59,21 +70,31 @@ def close_recorded(store: StateStore, alert: Mapping[str, Any], ttl: int) -> Lis
 
 
 def _resolve(
-    store: StateStore, alert: Mapping[str, Any], record: Optional[Dict[str, Any]], mode: str
+    store: StateStore, alert: Mapping[str, Any], record: Dict[str, Any], mode: str
 ) -> Dict[str, Any]:
-    tracking_id = record["tracking_id"] if record else alert["tracking_id"]
-    running = (
-        (record.get("remediation") or {}).get("execution_id")
-        if record and record["state"] == "remediating"
-        else None
-    )
+    """Write the resolve into ``record``; what the caller must know of it."""
+    now = store.clock()
+    remediation = record.get("remediation") or {}
+    running = remediation.get("execution_id") if record["state"] == "remediating" else None
     cancel = bool(running) and mode == "cancel"
+    note = _note(record["tracking_id"], alert, running, cancel)
+    if cancel:
+        remediation.update(outcome="canceled", finished_at=iso(now))
+        for execution in record["executions"]:
+            if execution["id"] == running:
+                execution.update(status="canceled", finished_at=iso(now))
+        log(record, "canceled", now, f"remediation {running} canceled (on_resolve: cancel)")
+    record["resolved_at"] = iso(now)
+    record["ends_at"] = alert.get("ends_at")
+    record["updated_at"] = iso(now)
+    log(record, "resolved", now, note)
+    record["state"] = "resolved"
+    record["reason"] = note
     return {
-        "tracking_id": tracking_id,
-        "resolved_at": iso(store.clock()),
-        "ends_at": alert.get("ends_at"),
-        "request_id": alert.get("request_id"),
-        "note": _note(tracking_id, alert, running, cancel),
+        "tracking_id": record["tracking_id"],
+        "alertname": record.get("alertname", ""),
+        "resolved_at": record["resolved_at"],
+        "note": note,
         "canceled": [running] if cancel else [],
     }
 

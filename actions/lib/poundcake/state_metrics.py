@@ -16,8 +16,8 @@ on an install from before :mod:`poundcake.index`, to write the index).
 - ``poundcake_active_remediations``, ``poundcake_suppressed_incidents`` and
   ``poundcake_breakers_open`` are what the view says now.
 
-Once an hour the poll also deletes opted-in incidents resolved more than
-``incident_ttl_seconds`` ago (the sensor's own records expire by st2's key TTL).
+Records expire by st2's key TTL (``incident_ttl_seconds`` from their
+resolve), so the poll deletes nothing.
 """
 
 from __future__ import annotations
@@ -32,14 +32,13 @@ from poundcake.board import Board
 from poundcake.incident_view import IncidentView
 from poundcake.incidents import view
 from poundcake.index import IndexWriter, indexed
-from poundcake.queries import incidents, purge_resolved, resolves
+from poundcake.queries import incidents
 from poundcake.recorder import IncidentRecorder
-from poundcake.state_store import BREAKER_OPEN, INCIDENT, RESOLVED, StateStore
+from poundcake.state_store import BREAKER_OPEN, INCIDENT, StateStore
 from poundcake.suppressions import stored_windows
 
 # The poll keeps at most 1/POLL_DUTY of its time busy reading records.
 POLL_DUTY = 10
-PURGE_SECONDS = 3600
 _DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
@@ -78,11 +77,6 @@ class RemediationMetrics:
         self.poll_errors = Counter(
             "poundcake_state_poll_errors",
             "Failed reads of the datastore records.",
-            registry=registry,
-        )
-        self.purged = Counter(
-            "poundcake_incidents_purged",
-            "Incidents deleted incident_ttl_seconds after they resolved.",
             registry=registry,
         )
         self.poll_seconds = Gauge(
@@ -138,7 +132,6 @@ class StatePoller:
         metrics: RemediationMetrics,
         store: StateStore,
         interval: float,
-        ttl: float,
         log: Any,
         incidents: IncidentView,
         board: Optional[Board] = None,
@@ -152,10 +145,8 @@ class StatePoller:
         self._index = index
         self._store = store
         self._interval = interval
-        self._ttl = ttl
         self._log = log
         self._seeded = False
-        self._purged_at: Optional[float] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="poundcake-state", daemon=True)
 
@@ -180,12 +171,8 @@ class StatePoller:
             for tracking_id in watching:
                 record = store.get(INCIDENT + tracking_id)
                 if record is not None:
-                    shown = view(record, store.get(RESOLVED + tracking_id))
+                    shown = view(record)
                     self._metrics.finished(self._view.settle(tracking_id, shown), shown)
-        due = self._purged_at is None or time.monotonic() - self._purged_at >= PURGE_SECONDS
-        if due:
-            self._purged_at = time.monotonic()
-            self._metrics.purged.inc(purge_resolved(store, self._ttl, resolves(store)))
         breakers = store.records(BREAKER_OPEN)
         windows = stored_windows(store)
         shown = self._view.shown()

@@ -8,10 +8,12 @@ JSON strings (the datastore stores strings).
 The datastore has no compare-and-set, so each key has one writer, or writers
 that a concurrency policy serialises:
 
-- ``poundcake.incident.<tracking_id>``: ``poundcake.process_alert`` only,
-  serialised per tracking id by ``policies/process_one_per_incident.yaml``;
-- ``poundcake.resolved.<tracking_id>``: ``poundcake.resolve_incident`` only
-  (kept apart so a resolve never races a running remediation's write);
+- ``poundcake.incident.<tracking_id>``: the sensor's recorder for alerts that
+  did not opt in (their only writer); for opted-in alerts ``process_alert``'s
+  actions and ``resolve_incident``, each under the incident's coordination
+  lock (and ``process_alert`` serialised per tracking id by
+  ``policies/process_one_per_incident.yaml``);
+- ``poundcake.rate.<alert>``: the envelope's admissions, under its lock;
 - ``poundcake.breaker_failure.<alert>.<tracking_id>``: one per failed
   incident, written by that incident's serialised ``process_alert``;
 - ``poundcake.breaker_open.<alert>`` and ``poundcake.suppression.<id>``:
@@ -25,13 +27,17 @@ import inspect
 import json
 import re
 import time
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+# A named lock of st2's coordination backend (PoundCakeAction.lock): the
+# datastore has no compare-and-set.
+Lock = Callable[[str], AbstractContextManager]
+
 PREFIX = "poundcake."
 INCIDENT = PREFIX + "incident."
-RESOLVED = PREFIX + "resolved."
 SUPPRESSION = PREFIX + "suppression."
 BREAKER_FAILURE = PREFIX + "breaker_failure."
 BREAKER_OPEN = PREFIX + "breaker_open."
