@@ -10,6 +10,7 @@ import inspect
 import os
 
 import pytest
+import st2_actions
 import yaml
 from deliveries import firing_body
 from pack_actions import action_metadata, load_action_class
@@ -217,6 +218,14 @@ def test_every_task_input_is_one_st2_accepts():
 def test_task_check_refuses_what_st2_refuses(ref, params, refusal):
     with pytest.raises(RequestRejected, match=refusal):
         check_request(ref, params, rendered=False)
+
+
+def test_without_any_st2_the_task_checks_fail_and_say_where_to_find_one(monkeypatch):
+    monkeypatch.delenv("ST2_SOURCE_DIR", raising=False)
+    monkeypatch.setattr(st2_actions, "st2_is_installed", lambda: False)
+    monkeypatch.setattr(st2_actions, "KIT_SOURCES", "/nonexistent/st2-*.tar.gz")
+    with pytest.raises(RuntimeError, match="st2-run-pack-tests.*shared/st2-rig.*ST2_SOURCE_DIR"):
+        st2_actions.read_st2_metadata()
 
 
 def test_pack_metadata():

@@ -20,3 +20,10 @@ def use_pack_paths() -> None:
         import st2reactor.sensor.base  # noqa: F401
     except ImportError:
         sys.path.insert(0, STANDIN_DIR)
+
+
+def st2_is_installed() -> bool:
+    """True when the real st2, not the stand-in, provides ``st2common``."""
+    import st2common
+
+    return not os.path.abspath(st2common.__file__).startswith(STANDIN_DIR + os.sep)
