@@ -19,6 +19,7 @@ class FinishRemediation(PoundCakeAction):
         escalated: bool = False,
         state: str = "",
         detail: str = "",
+        handed_over: bool = False,
     ) -> Result:
         store = self.store()
         tracking_id = alert["tracking_id"]
@@ -35,8 +36,16 @@ class FinishRemediation(PoundCakeAction):
             store.put(key, record, ttl=ttl)
         if ran:
             rate_limit.release(store, self.lock, record["alertname"], tracking_id)
+        # only a remediation that ran for real and failed counts for the breaker
+        counts = ran and outcome == "failed" and not handed_over
+        counts = counts and not (record.get("remediation") or {}).get("dry_run")
+        trial = None
+        if ran:
+            trial = breaker.trial_ended(
+                store, self.lock, record["alertname"], tracking_id, not counts, now
+            )
         opened = None
-        if ran and outcome == "failed":
+        if counts and trial is None:
             opened = breaker.record_failure(
                 store,
                 record["alertname"],
@@ -49,4 +58,5 @@ class FinishRemediation(PoundCakeAction):
             "state": record["state"],
             "breaker_opened": opened is not None,
             "breaker": opened,
+            "breaker_trial": trial,
         }

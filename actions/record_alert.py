@@ -1,7 +1,7 @@
 from typing import Any, Dict
 
 from poundcake.action import PoundCakeAction, Result
-from poundcake.breaker import is_open
+from poundcake import breaker
 from poundcake.envelope import Verdict
 from poundcake.incidents import Decision, apply, decide, observe
 from poundcake.routing import RoutingError, resolve
@@ -42,10 +42,16 @@ class RecordAlert(PoundCakeAction):
             record,
             bool(workflow or runbook),
             stored_windows(store),
-            is_open(store, record["alertname"]),
+            False,
             now,
             self.lifecycle("re_remediate_after_seconds"),
         )
+        if decision.remediate:  # the breaker last: a half-open trial is taken only to run
+            cooldown = self.lifecycle("breaker_cooldown_seconds")
+            name, tid = record["alertname"], alert["tracking_id"]
+            skipped = breaker.admit(store, self.lock, name, tid, cooldown, now)
+            if skipped:
+                decision = Decision(False, "skipped", skipped)
         remediation, failure = "", ""
         verdict = Verdict(decision.state, decision.note)
         if decision.remediate:

@@ -346,6 +346,65 @@ def test_breaker_opens_escalates_once_and_skips_until_reset():
     assert record(datastore, payload["tracking_id"])["state"] == "remediated"
 
 
+def incident(i):
+    payload = alert()
+    payload["tracking_id"] = f"{i:016x}-20261123T083600Z"
+    payload["fingerprint"] = f"{i:016x}"
+    return payload
+
+
+def test_an_open_breaker_half_opens_after_its_cooldown_and_a_successful_trial_closes_it():
+    datastore = shared_datastore()
+    config = {"breaker_failures": 1, "breaker_cooldown_seconds": 1}
+    process(incident(1), datastore, Shell(fail={"act"}), config)
+    run, _ = process(incident(2), datastore, config=config)
+    assert record(datastore, incident(2)["tracking_id"])["state"] == "skipped"
+    assert "half-opens at" in record(datastore, incident(2)["tracking_id"])["reason"]
+    time.sleep(1.1)
+    run, _ = process(incident(3), datastore, config=config)  # the trial
+    assert record(datastore, incident(3)["tracking_id"])["state"] == "remediated"
+    assert datastore.get_value(breaker.open_key("ServiceDown"), local=False) is None
+    process(incident(4), datastore, config=config)
+    assert record(datastore, incident(4)["tracking_id"])["state"] == "remediated"
+
+
+def test_a_failed_trial_opens_the_breaker_again_and_one_trial_at_a_time():
+    datastore = shared_datastore()
+    store = StateStore(datastore)
+    config = {"breaker_failures": 1, "breaker_cooldown_seconds": 1}
+    process(incident(1), datastore, Shell(fail={"act"}), config)
+    time.sleep(1.1)
+    assert breaker.admit(store, null_lock, "ServiceDown", "trial-a", 1, time.time()) is None
+    busy = breaker.admit(store, null_lock, "ServiceDown", "trial-b", 1, time.time())
+    assert "trial trial-a is running" in busy
+    assert breaker.trial_ended(store, null_lock, "ServiceDown", "trial-a", False, time.time()) == (
+        "reopened"
+    )
+    again = breaker.admit(store, null_lock, "ServiceDown", "trial-b", 1, time.time())
+    assert "half-opens at" in again
+
+
+def test_the_breaker_counts_neither_an_unreachable_host_nor_a_dry_run():
+    datastore = shared_datastore()
+    config = {"breaker_failures": 1}
+    payload = incident(1)
+    process(
+        payload,
+        datastore,
+        Shell(fail={"ping", "check_port"}),
+        config,
+        "poundcake.remediate_host_down",
+    )
+    assert record(datastore, payload["tracking_id"])["state"] == "failed"
+    dry = incident(2)
+    inputs = {**process_inputs(dry), "dry_run": True}
+    handler = ActionHandler({**IN_SCOPE, **config}, Shell(fail={"diagnose"}), datastore)
+    run_workflow("process_alert.yaml", inputs, handler)
+    assert record(datastore, dry["tracking_id"])["state"] == "failed"
+    assert datastore.get_value(breaker.open_key("ServiceDown"), local=False) is None
+    assert StateStore(datastore).records(breaker.failure_prefix("ServiceDown")) == []
+
+
 def test_breaker_counts_only_failures_inside_the_window():
     clock = Clock()
     store = StateStore(shared_datastore(), clock)
@@ -354,14 +413,14 @@ def test_breaker_counts_only_failures_inside_the_window():
     assert breaker.record_failure(store, "Disk", "b", threshold=2, window=60) is None
     clock.now += 10
     opened = breaker.record_failure(store, "Disk", "c", threshold=2, window=60)
-    assert opened["failures"] == 2 and breaker.is_open(store, "Disk")
+    assert opened["failures"] == 2 and store.get(breaker.open_key("Disk")) is not None
     assert breaker.record_failure(store, "Disk", "d", threshold=2, window=60) is None
 
 
 def test_untrusted_alertnames_get_safe_breaker_keys():
     store = StateStore(shared_datastore())
     breaker.record_failure(store, "a/b c;$(x)", "t", threshold=1, window=60)
-    assert breaker.is_open(store, "a/b c;$(x)")
+    assert store.get(breaker.open_key("a/b c;$(x)")) is not None
     assert all("$" not in k for k in store._svc._datastore_items)
 
 

@@ -18,4 +18,6 @@ DEFAULTS = {
     "re_remediate_after_seconds": (0, _positive_int),
     "breaker_failures": (3, lambda v: _positive_int(v) and v >= 1),
     "breaker_window_seconds": (3600, lambda v: _positive_int(v) and v >= 1),
+    "breaker_cooldown_seconds": (900, _positive_int),
+    "clear_timeout_seconds": (600, _positive_int),
 }
