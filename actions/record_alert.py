@@ -1,7 +1,7 @@
 from typing import Any, Dict
 
-from poundcake.action import PoundCakeAction, Result
 from poundcake import breaker
+from poundcake.action import PoundCakeAction, Result
 from poundcake.envelope import Verdict
 from poundcake.incidents import Decision, apply, decide, observe
 from poundcake.routing import RoutingError, resolve
