@@ -52,6 +52,7 @@ def base_config(target: Target) -> Dict[str, Any]:
         "allowed_hosts": [target.host],
         "rate_limit_remediations": 1000,  # the envelope tests lower these for themselves
         "max_hosts_in_flight": 50,
+        "clear_timeout_seconds": 0,  # the clearance tests wait for their alert to clear
         "command_timeout": 30,
         "escalation_action": "poundcake.log_escalation",
         "runbooks": {

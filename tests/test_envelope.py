@@ -19,7 +19,7 @@ from test_workflows import Shell
 from poundcake.envelope import KILL_SWITCH_KEY
 from poundcake.rate_limit import RATE, rate_key
 
-SCOPE = {"allowed_hosts": ["web-*", "10.1.0.0/16"]}
+SCOPE = {"allowed_hosts": ["web-*", "10.1.0.0/16"], "clear_timeout_seconds": 0}
 
 
 _IDS = iter(range(1, 10**6))

@@ -13,7 +13,13 @@ from deliveries import firing_body
 from local_sensor_service import LocalSensorService
 from orquesta import statuses
 from orquesta_harness import run_workflow
-from pack_actions import IN_SCOPE, ActionHandler, open_window, run_python_action, shared_datastore
+from pack_actions import (
+    BASE_CONFIG,
+    ActionHandler,
+    open_window,
+    run_python_action,
+    shared_datastore,
+)
 from rules_engine import criteria_match, render_rule_parameters
 from sensor_harness import TOKEN, running_sensor
 from st2tests.base import BaseSensorTestCase
@@ -68,7 +74,7 @@ def process_inputs(payload, workflow="poundcake.remediate_service_down"):
 def process(
     payload, datastore, shell=None, config=None, workflow="poundcake.remediate_service_down"
 ):
-    handler = ActionHandler({**IN_SCOPE, **(config or {})}, shell or Shell(), datastore)
+    handler = ActionHandler({**BASE_CONFIG, **(config or {})}, shell or Shell(), datastore)
     return run_workflow("process_alert.yaml", process_inputs(payload, workflow), handler), handler
 
 
@@ -247,7 +253,7 @@ def test_process_alert_records_the_whole_story():
 def test_runbook_routed_remediation_records_the_resolved_workflow():
     datastore = shared_datastore()
     payload = alert()
-    handler = ActionHandler(IN_SCOPE, Shell(), datastore)
+    handler = ActionHandler(BASE_CONFIG, Shell(), datastore)
     inputs = dict(process_inputs(payload), workflow=None, runbook="service_unavailable")
     run = run_workflow("process_alert.yaml", inputs, handler)
     assert run.status == statuses.SUCCEEDED
@@ -312,7 +318,7 @@ def test_hostile_instance_runs_nothing_and_escalates(instance):
 def test_unknown_runbook_is_recorded_as_no_remediation_and_escalated():
     datastore = shared_datastore()
     payload = alert()
-    handler = ActionHandler(IN_SCOPE, Shell(), datastore)
+    handler = ActionHandler(BASE_CONFIG, Shell(), datastore)
     inputs = dict(process_inputs(payload), workflow=None, runbook="nope")
     run = run_workflow("process_alert.yaml", inputs, handler)
     assert run.status == statuses.FAILED
@@ -398,7 +404,7 @@ def test_the_breaker_counts_neither_an_unreachable_host_nor_a_dry_run():
     assert record(datastore, payload["tracking_id"])["state"] == "failed"
     dry = incident(2)
     inputs = {**process_inputs(dry), "dry_run": True}
-    handler = ActionHandler({**IN_SCOPE, **config}, Shell(fail={"diagnose"}), datastore)
+    handler = ActionHandler({**BASE_CONFIG, **config}, Shell(fail={"diagnose"}), datastore)
     run_workflow("process_alert.yaml", inputs, handler)
     assert record(datastore, dry["tracking_id"])["state"] == "failed"
     assert datastore.get_value(breaker.open_key("ServiceDown"), local=False) is None

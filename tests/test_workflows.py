@@ -10,7 +10,7 @@ import os
 import pytest
 from orquesta import statuses
 from orquesta_harness import WORKFLOWS_DIR, inspect, remote_result, run_workflow, shell_output
-from pack_actions import IN_SCOPE, ActionHandler, action_metadata
+from pack_actions import BASE_CONFIG, ActionHandler, action_metadata
 
 TRACKING_ID = "37bb06284ad968e0-20261123T083600.672713243Z"
 HOSTILE = ["nginx; touch /tmp/pwned", "$(reboot)", "`id`", "a\nb"]
@@ -60,7 +60,7 @@ def inputs(labels=None, dry_run=False, host="web-1:9100", **extra):
 def run(name, shell, config=None, **kw):
     """Run action ``name``'s workflow as st2 would: its metadata's defaults
     (fixed ones such as ``resource`` too), then the inputs."""
-    handler = ActionHandler({**IN_SCOPE, **(config or {})}, shell)
+    handler = ActionHandler({**BASE_CONFIG, **(config or {})}, shell)
     meta = action_metadata(name)
     values = {
         k: v["default"]
@@ -319,7 +319,7 @@ def gate_inputs(**kw):
 
 
 def test_gate_runs_the_chosen_workflow():
-    handler = ActionHandler(IN_SCOPE, Shell())
+    handler = ActionHandler(BASE_CONFIG, Shell())
     result = run_workflow(
         "remediate.yaml", gate_inputs(workflow="poundcake.remediate_service_down"), handler
     )
@@ -329,7 +329,7 @@ def test_gate_runs_the_chosen_workflow():
 
 
 def test_gate_passes_up_that_the_child_escalated():
-    handler = ActionHandler(IN_SCOPE, Shell(fail={"ping", "check_port"}))
+    handler = ActionHandler(BASE_CONFIG, Shell(fail={"ping", "check_port"}))
     result = run_workflow(
         "remediate.yaml", gate_inputs(workflow="poundcake.remediate_host_down"), handler
     )
@@ -340,7 +340,7 @@ def test_gate_passes_up_that_the_child_escalated():
 
 
 def test_gate_fails_without_output_when_st2_refuses_the_child():
-    handler = ActionHandler(IN_SCOPE, Shell())
+    handler = ActionHandler(BASE_CONFIG, Shell())
     result = run_workflow("remediate.yaml", gate_inputs(workflow="poundcake.get_alert"), handler)
     assert result.status == statuses.FAILED and handler.subruns == []
     assert any("Additional properties" in e["message"] for e in result.errors)
@@ -351,7 +351,7 @@ def test_unknown_or_unlisted_remediation_runs_nothing_and_escalates(kw):
     from pack_actions import shared_datastore
 
     shell = Shell()
-    handler = ActionHandler(IN_SCOPE, shell, shared_datastore())
+    handler = ActionHandler(BASE_CONFIG, shell, shared_datastore())
     alert = {"alertname": "X", "tracking_id": TRACKING_ID, "fingerprint": "37bb06284ad968e0"}
     alert["labels"] = {"alertname": "X", "instance": "web-1"}
     params = {**gate_inputs(alert=alert), "workflow": None, "runbook": None, **kw}

@@ -13,12 +13,13 @@ import os
 import yaml
 from orquesta_harness import python_result
 from pack_paths import PACK_DIR
-from st2_actions import check_request
+from st2_actions import check_request, runner_parameters
 
 ACTIONS_DIR = os.path.join(PACK_DIR, "actions")
-# The scope tests about something else run in: every host but the st2 host's
-# names (a fresh install allows none; test_scope and the envelope tests prove that).
-IN_SCOPE = {"allowed_hosts": ["*"]}
+# The config tests about something else run with: every host but the st2
+# host's names in scope (a fresh install allows none; test_scope and the
+# envelope tests prove that), and no wait for the alert to clear (test_clearance).
+BASE_CONFIG = {"allowed_hosts": ["*"], "clear_timeout_seconds": 0}
 
 
 def action_metadata(name):
@@ -99,7 +100,10 @@ class ActionHandler:
             meta = action_metadata(name)
             if meta["runner_type"] == "orquesta":
                 return self._subworkflow(meta, call.params)
-            ok, value = run_python_action(name, call.params, self.config, self.datastore)
+            # st2 hands a runner's parameters (timeout, env, ...) to the runner, not to run()
+            runner = runner_parameters()[meta["runner_type"]]
+            params = {k: v for k, v in call.params.items() if k not in runner}
+            ok, value = run_python_action(name, params, self.config, self.datastore)
             return python_result(value, ok)
         if call.action == "core.noop":
             from orquesta import statuses

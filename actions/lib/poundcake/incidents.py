@@ -194,6 +194,8 @@ def _finish_note(outcome: str, state: str, workflow: str, text: str, escalated: 
         return f"{workflow} {state}" + (f": {text}" if text else "")
     if outcome == "failed":
         what = f"{workflow} failed" if workflow else "no remediation ran"
+    elif outcome == "not_cleared":
+        what = "not cleared"
     else:
         what = f"{state}, nothing was run"
     if text:
