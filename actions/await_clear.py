@@ -34,7 +34,11 @@ class AwaitClear(PoundCakeAction):
                     answer["prometheus"] = f"could not verify: {exc}"
                 else:
                     if firing == []:
-                        self._note(store, key, f"Prometheus at {url}: the alert's expression holds no series of its labels")
+                        self._note(
+                            store,
+                            key,
+                            f"Prometheus at {url}: the alert's expression holds no series of its labels",
+                        )
                         return True, {**answer, "cleared": True, "by": "prometheus"}
                     if firing is not None:
                         answer["prometheus"] = f"still firing: {len(firing)} series"

@@ -8,12 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from orquesta import statuses
+from orquesta_harness import run_workflow
 from pack_actions import BASE_CONFIG, ActionHandler, shared_datastore
 from test_envelope import payload, process_inputs
 from test_lifecycle import record
 from test_workflows import Shell
 
-from orquesta_harness import run_workflow
 from poundcake.clearance import expression, matching
 
 EXPR = 'up{job="node"} == 0'
