@@ -399,3 +399,24 @@ def test_high_cpu_and_high_memory_share_one_definition():
         "cpu",
         "memory",
     )
+
+
+# Workflows st2 runs as a child of another: process_alert and announce_approval
+# are started by rules, every other one by a parent workflow.
+TOP_LEVEL = {"process_alert.yaml", "announce_approval.yaml"}
+
+
+@pytest.mark.parametrize("name", sorted(set(os.listdir(WORKFLOWS_DIR)) - TOP_LEVEL))
+def test_no_child_workflow_can_end_on_an_action_less_task(name):
+    """st2 completes an action-less task with publish=False (request_task_execution
+    in st2common/services/workflows.py), so a child workflow that ends on one
+    never tells its parent: the parent stays running for ever (seen on the kit)."""
+    import yaml
+
+    with open(os.path.join(WORKFLOWS_DIR, name)) as fp:
+        tasks = yaml.safe_load(fp)["tasks"]
+    for task_name, task in tasks.items():
+        if "action" in task:
+            continue
+        transitions = task.get("next") or [{}]
+        assert all(t.get("do") for t in transitions), f"{name}: {task_name} can end the workflow"
