@@ -477,7 +477,7 @@ def test_incidents_are_purged_incident_ttl_after_they_resolve():
         store.put(INCIDENT + name, {"tracking_id": name})
         store.put(RESOLVED + name, {"resolved_at": iso(clock.now - resolved_ago)})
     store.put(INCIDENT + "open", {"tracking_id": "open"})
-    assert purge_resolved(store, ttl=3600) == 1
+    assert purge_resolved(store, ttl=3600) == ["old"]
     assert store.get(INCIDENT + "old") is None and store.get(RESOLVED + "old") is None
     assert store.get(INCIDENT + "new") and store.get(INCIDENT + "open")
 

@@ -14,7 +14,7 @@ time and why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from poundcake.state_store import iso
 from poundcake.suppressions import Suppression, first_match
@@ -26,6 +26,25 @@ AWAITING = "awaiting_approval"
 FINAL_REMEDIATION = ("remediated", "diagnosed", "nothing_to_do", "failed", "not_approved")
 SUCCESS_STATES = ("remediated", "diagnosed", "nothing_to_do")
 MAX_HISTORY = 50
+# Every state a record can be in, by what it asks of people (the board's
+# order, and what the sensor's view keeps first): PoundCake must act or is
+# acting, most urgent first; it acted; it only took note.
+MUST_ACT = (
+    "awaiting_approval",
+    "remediating",
+    "failed",
+    "not_cleared",
+    "refused",
+    "rate_limited",
+    "not_approved",
+    "skipped",
+    "unrouted",
+    "received",
+)
+ACTED = ("remediated", "diagnosed", "nothing_to_do", "canceled")
+NOTED = ("recorded", "suppressed", "resolved")
+STATES = MUST_ACT + ACTED + NOTED
+GROUPS = ("must act", "acted", "noted")
 MAX_REQUEST_IDS = 20
 
 
@@ -247,6 +266,19 @@ def open_incidents(
 ) -> List[Dict[str, Any]]:
     """The records of one fingerprint that a resolve closes: all not yet resolved."""
     return [r for r in records if r["tracking_id"] not in resolved_ids and r["state"] != "resolved"]
+
+
+def attention(doc: Mapping[str, Any]) -> Tuple[int, int]:
+    """``(group, rank)`` of an incident as shown: group 0 (``MUST_ACT``, ranked
+    in that order; a state this version does not know ranks last there), 1
+    (``ACTED``, and a resolved incident that had a remediation) or 2 (noted
+    only); ``rank`` is 0 outside group 0."""
+    state = doc.get("state", "")
+    if state in ACTED or (state == "resolved" and doc.get("remediation")):
+        return 1, 0
+    if state in NOTED:
+        return 2, 0
+    return 0, MUST_ACT.index(state) if state in MUST_ACT else len(MUST_ACT)
 
 
 def log(record: Dict[str, Any], state: str, now: float, note: str) -> None:

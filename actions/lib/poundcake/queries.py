@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from poundcake import index
-from poundcake.incidents import view
+from poundcake.incidents import attention, view
 from poundcake.state_store import INCIDENT, RESOLVED, StateStore, epoch
 from poundcake.tracking import request_time
 
@@ -44,6 +44,12 @@ def incidents(store: StateStore, resolved: Optional[Resolves] = None) -> Iterato
 def newest_first(doc: Mapping[str, Any]) -> Tuple[str, str]:
     """Sort key: the incident that started last first (then the last created)."""
     return (doc.get("starts_at", ""), doc.get("created_at", ""))
+
+
+def urgent_first(shown: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Incidents in the order people should look at them: by
+    :func:`~poundcake.incidents.attention`, newest first within each rank."""
+    return sorted(sorted(shown, key=newest_first, reverse=True), key=attention)
 
 
 def get_alert(store: StateStore, fingerprint: str) -> Dict[str, Any]:
@@ -162,8 +168,8 @@ def get_request(store: StateStore, request_id: str) -> Dict[str, Any]:
     }
 
 
-def purge_resolved(store: StateStore, ttl: float, resolved: Optional[Resolves] = None) -> int:
-    """Delete incidents resolved more than ``ttl`` seconds ago; return how many.
+def purge_resolved(store: StateStore, ttl: float, resolved: Optional[Resolves] = None) -> List[str]:
+    """Delete incidents resolved more than ``ttl`` seconds ago; return their tracking ids.
 
     st2's own key TTL cannot express "``ttl`` after the resolve" for a record
     written before the resolve, so the sensor runs this off the request path.
@@ -172,12 +178,12 @@ def purge_resolved(store: StateStore, ttl: float, resolved: Optional[Resolves] =
     if resolved is None:
         resolved = resolves(store)
     now = store.clock()
-    purged = 0
+    purged = []
     for tracking_id, doc in resolved.items():
         if now - epoch(doc["resolved_at"]) >= ttl:
             store.delete(INCIDENT + tracking_id)
             store.delete(RESOLVED + tracking_id)
-            purged += 1
+            purged.append(tracking_id)
     return purged
 
 

@@ -185,7 +185,9 @@ class StatePoller:
         due = self._purged_at is None or time.monotonic() - self._purged_at >= PURGE_SECONDS
         if due:
             self._purged_at = time.monotonic()
-            self._metrics.purged.inc(purge_resolved(store, self._ttl, resolves(store)))
+            purged = purge_resolved(store, self._ttl, resolves(store))
+            self._metrics.purged.inc(len(purged))
+            self._view.forget(purged)
         breakers = store.records(BREAKER_OPEN)
         windows = stored_windows(store)
         shown = self._view.shown()
@@ -195,7 +197,7 @@ class StatePoller:
         if self._board is not None:
             now = store.clock()
             views = [w.view(now) for w in windows]
-            self._board.update(shown, views, breakers, now)
+            self._board.update(shown, views, breakers, now, self._view.limit)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
