@@ -782,10 +782,38 @@ def test_the_hourly_purge_deletes_incidents_resolved_past_the_ttl():
     datastore = populated()  # one incident resolved at t=1020
     store = StateStore(datastore, clock=lambda: 1020 + 3600)
     registry = CollectorRegistry()
-    poller, _ = poller_over(store, registry)
+    poller, view = poller_over(store, registry)
     poller.poll_once()
     assert registry.get_sample_value("poundcake_incidents_purged_total") == 1
     assert len(store.records(INCIDENT)) == 2 and not store.records(RESOLVED)
+    held = sorted(d["tracking_id"] for d in view.shown())
+    assert held == sorted(r["tracking_id"] for r in store.records(INCIDENT)), "purged: forgotten"
+
+
+def test_a_full_view_keeps_what_poundcake_acted_on_before_newer_noise():
+    """A storm of alerts no rule remediates, recorded after the sensor
+    started, fills the view; what PoundCake acted on or must act on stays."""
+    from poundcake.incident_view import IncidentView
+
+    def doc(tracking_id, state, at, remediation=None):
+        started = iso(at)
+        return {
+            "tracking_id": tracking_id,
+            "fingerprint": tracking_id,
+            "state": state,
+            "starts_at": started,
+            "created_at": started,
+            "remediation": remediation,
+        }
+
+    view = IncidentView(limit=4)
+    view.seed([doc("failed", "failed", 10), doc("old-noise", "recorded", 5)], now=10)
+    view.put(doc("fixed-then-resolved", "resolved", 20, {"execution_id": "e1"}))
+    view.put(doc("resolved-noise", "resolved", 21))
+    for i in range(10):  # each put over the limit is trimmed by shown() at the latest
+        view.put(doc(f"storm-{i}", "recorded", 100 + i))
+    kept = [d["tracking_id"] for d in view.shown()]
+    assert kept == ["storm-9", "storm-8", "fixed-then-resolved", "failed"]
 
 
 def test_the_view_watches_an_opted_in_alert_until_its_record_settles():
