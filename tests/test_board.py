@@ -247,7 +247,7 @@ class BoardTest(BaseSensorTestCase):
             assert failed["counts"]["total"] == STORM_NOISE, "counts stay those of the whole view"
             _, rows = shown("state=remediating&alertname=ServiceDown&host=web-2")
             assert rows == [("ServiceDown", "web-2:9100", "remediating")]
-            _, rows = shown("host=web-2:9100")
+            _, rows = shown("host=WEB-2:9200")  # the machine, whatever the port
             assert rows == [("ServiceDown", "web-2:9100", "remediating")]
             _, rows = shown("alertname=ServiceDown")
             expected = ["awaiting_approval", "remediating", "remediating", "rate_limited"]
@@ -287,7 +287,9 @@ class BoardTest(BaseSensorTestCase):
         assert reasons["state=failed&state=remediating"] == (
             "filter state given twice: give each at most once"
         )
-        assert "must be a host name, an address or host:port" in reasons["host=%3Cimg%20src%3Dx%3E"]
+        assert reasons["host=%3Cimg%20src%3Dx%3E"] == (
+            "host '<img src=x>' is not a hostname or IP address (optionally with :port)"
+        )
         assert reasons["alertname=a%0Ab"] == "alertname must be 1-200 printable characters"
         assert reasons["state=failed&&host=x"].startswith("unreadable query string")
         assert reasons["alertname=%ff"].startswith("unreadable query string")

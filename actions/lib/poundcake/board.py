@@ -14,14 +14,14 @@ refreshes itself from ``/ui/state.json``.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, quote
 
 from poundcake.incidents import GROUPS, STATES, attention
 from poundcake.queries import stats, urgent_first
+from poundcake.scope import TargetRejected, normalize_host
 from poundcake.state_store import iso
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "board_assets")
@@ -29,8 +29,6 @@ MAX_INCIDENTS = 200  # rows a view sends; the page says how many more match
 MAX_ALERTNAMES = 1000  # the alertname filter's suggestions
 FILTERS = ("state", "alertname", "host")
 MAX_ALERTNAME = 200
-_HOST = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,253}$")
-_PORT = re.compile(r":[0-9]{1,5}$")
 _APPROVAL_KEYS = (
     "why",
     "asked_at",
@@ -89,18 +87,28 @@ def filters(query: str) -> Dict[str, str]:
         raise FilterError(f"state {state!r} is not one of {', '.join(STATES)}")
     if alertname and (len(alertname) > MAX_ALERTNAME or not alertname.isprintable()):
         raise FilterError(f"alertname must be 1-{MAX_ALERTNAME} printable characters")
-    if host and not _HOST.match(host):
-        raise FilterError(f"host {host!r} must be a host name, an address or host:port")
-    return {name: value for name, value in found.items() if value}
+    wanted = {name: value for name, value in found.items() if value}
+    if host:  # the machine, as the scope checks name it: web-1:9100 and WEB-1 are web-1
+        try:
+            wanted["host"] = normalize_host(host)
+        except TargetRejected as exc:
+            raise FilterError(str(exc)) from None
+    return wanted
 
 
-def _matches(doc: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
-    instance = doc.get("instance", "")
-    host = wanted.get("host")
+def _host(instance: str) -> str:
+    """The machine an incident's instance names (``""``: none a filter can name)."""
+    try:
+        return normalize_host(instance)
+    except TargetRejected:
+        return ""
+
+
+def _matches(doc: Mapping[str, Any], host: str, wanted: Mapping[str, str]) -> bool:
     return (
         wanted.get("state", doc["state"]) == doc["state"]
         and wanted.get("alertname", doc.get("alertname")) == doc.get("alertname")
-        and (not host or host in (instance, _PORT.sub("", instance)))
+        and wanted.get("host", host) == host
     )
 
 
@@ -127,7 +135,7 @@ class Board:
         self._st2_web_url = st2_web_url.rstrip("/")
         self._lock = threading.Lock()
         self._page: Dict[str, Any] = {"generated_at": None, "counts": stats([])}
-        self._docs: List[Dict[str, Any]] = []
+        self._docs: List[Tuple[Dict[str, Any], str]] = []  # (incident, its host)
 
     def update(
         self,
@@ -152,8 +160,9 @@ class Board:
             "suppressions": [s for s in suppressions if s.get("active")],
             "breakers": list(breakers),
         }
+        hosts = [_host(doc.get("instance", "")) for doc in docs]
         with self._lock:
-            self._page, self._docs = page, docs
+            self._page, self._docs = page, list(zip(docs, hosts))
 
     def snapshot(self, query: str = "") -> Dict[str, Any]:
         """The page's data with the filters of ``query`` applied (raises
@@ -161,7 +170,7 @@ class Board:
         wanted = filters(query)
         with self._lock:
             page, docs = self._page, self._docs
-        matched = [doc for doc in docs if _matches(doc, wanted)]
+        matched = [doc for doc, host in docs if _matches(doc, host, wanted)]
         return {
             **page,
             "filters": wanted,
