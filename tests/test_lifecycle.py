@@ -864,6 +864,32 @@ def test_a_poll_reads_the_watched_incidents_not_every_record():
     assert calls[0] == calls[1] == 2 + 2, calls  # windows, breakers, 2 x the incident (one key)
 
 
+def test_a_full_view_keeps_what_poundcake_acted_on_before_newer_noise():
+    """A storm of alerts no rule remediates, recorded after the sensor
+    started, fills the view; what PoundCake acted on or must act on stays."""
+    from poundcake.incident_view import IncidentView
+
+    def doc(tracking_id, state, at, remediation=None):
+        started = iso(at)
+        return {
+            "tracking_id": tracking_id,
+            "fingerprint": tracking_id,
+            "state": state,
+            "starts_at": started,
+            "created_at": started,
+            "remediation": remediation,
+        }
+
+    view = IncidentView(limit=4)
+    view.seed([doc("failed", "failed", 10), doc("old-noise", "recorded", 5)], now=10)
+    view.put(doc("fixed-then-resolved", "resolved", 20, {"execution_id": "e1"}))
+    view.put(doc("resolved-noise", "resolved", 21))
+    for i in range(10):  # each put over the limit is trimmed by shown() at the latest
+        view.put(doc(f"storm-{i}", "recorded", 100 + i))
+    kept = [d["tracking_id"] for d in view.shown()]
+    assert kept == ["storm-9", "storm-8", "fixed-then-resolved", "failed"]
+
+
 def test_the_view_watches_an_opted_in_alert_until_its_record_settles():
     from poundcake.incident_view import IncidentView
 

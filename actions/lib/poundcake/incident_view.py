@@ -9,8 +9,11 @@ from their dispatch until their record settles, and the state poll reads
 only the watched keys. A poll's cost then follows the remediations in
 flight, never the incidents retained (st2 keeps them for days).
 
-The view holds the newest ``limit`` incidents (what the board and the
-metrics show); it is seeded once from a full read when the sensor starts.
+The view holds ``limit`` incidents (what the board and the metrics show):
+every one PoundCake acted on or must act on, then the newest of the rest
+(:func:`~poundcake.incidents.attention`), so a storm of noise cannot push
+the one remediation out. It is seeded once from a full read when the sensor
+starts.
 """
 
 from __future__ import annotations
@@ -19,11 +22,17 @@ import heapq
 import threading
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+from poundcake.incidents import attention
 from poundcake.queries import newest_first
 
 # States an opted-in incident's record settles in until its alert resolves.
-_UNSETTLED = ("received", "remediating")
+_UNSETTLED = ("received", "awaiting_approval", "remediating")
 WATCH_SECONDS = 6 * 3600  # longer than any remediation's timeout
+
+
+def _kept_first(doc: Mapping[str, Any]) -> Tuple[bool, str, str]:
+    """Larger is kept: acted on or to act on before noted only, then newer before older."""
+    return (attention(doc)[0] < 2, *newest_first(doc))
 
 
 class IncidentView:
@@ -48,7 +57,7 @@ class IncidentView:
                 yield doc
 
         # One pass, at most ``limit`` records held: the read may be 100,000.
-        newest = heapq.nlargest(self._limit, noting_in_flight(), key=newest_first)
+        newest = heapq.nlargest(self._limit, noting_in_flight(), key=_kept_first)
         with self._lock:
             for doc in newest:
                 self._shown.setdefault(doc["tracking_id"], doc)
@@ -96,13 +105,18 @@ class IncidentView:
                 self._watched.pop(tracking_id, None)
             return before
 
+    @property
+    def limit(self) -> int:
+        return self._limit
+
     def shown(self) -> List[Dict[str, Any]]:
-        """The incidents in view, newest first."""
+        """The incidents in view (at most ``limit``), newest first."""
         with self._lock:
+            self._trim()
             return sorted(self._shown.values(), key=newest_first, reverse=True)
 
     def _trim(self) -> None:
         if len(self._shown) <= self._limit:
             return
-        keep = sorted(self._shown.values(), key=newest_first, reverse=True)[: self._limit]
+        keep = heapq.nlargest(self._limit, self._shown.values(), key=_kept_first)
         self._shown = {doc["tracking_id"]: doc for doc in keep}

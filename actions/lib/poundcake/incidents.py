@@ -14,7 +14,7 @@ and why; ``reason`` says why it is in its current state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from poundcake.state_store import iso
 from poundcake.suppressions import Suppression, first_match
@@ -26,6 +26,25 @@ AWAITING = "awaiting_approval"
 FINAL_REMEDIATION = ("remediated", "diagnosed", "nothing_to_do", "failed", "not_approved")
 SUCCESS_STATES = ("remediated", "diagnosed", "nothing_to_do")
 MAX_HISTORY = 50
+# Every state a record can be in, by what it asks of people (the board's
+# order, and what the sensor's view keeps first): PoundCake must act or is
+# acting, most urgent first; it acted; it only took note.
+MUST_ACT = (
+    "awaiting_approval",
+    "remediating",
+    "failed",
+    "not_cleared",
+    "refused",
+    "rate_limited",
+    "not_approved",
+    "skipped",
+    "unrouted",
+    "received",
+)
+ACTED = ("remediated", "diagnosed", "nothing_to_do", "canceled")
+NOTED = ("recorded", "suppressed", "resolved")
+STATES = MUST_ACT + ACTED + NOTED
+GROUPS = ("must act", "acted", "noted")
 MAX_REQUEST_IDS = 20
 
 
@@ -212,6 +231,19 @@ def view(record: Dict[str, Any]) -> Dict[str, Any]:
             k: v for k, v in shown["remediation"].items() if not k.endswith("_ts")
         }
     return shown
+
+
+def attention(doc: Mapping[str, Any]) -> Tuple[int, int]:
+    """``(group, rank)`` of an incident as shown: group 0 (``MUST_ACT``, ranked
+    in that order; a state this version does not know ranks last there), 1
+    (``ACTED``, and a resolved incident that had a remediation) or 2 (noted
+    only); ``rank`` is 0 outside group 0."""
+    state = doc.get("state", "")
+    if state in ACTED or (state == "resolved" and doc.get("remediation")):
+        return 1, 0
+    if state in NOTED:
+        return 2, 0
+    return 0, MUST_ACT.index(state) if state in MUST_ACT else len(MUST_ACT)
 
 
 def log(record: Dict[str, Any], state: str, now: float, note: str) -> None:

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from poundcake import index
-from poundcake.incidents import view
+from poundcake.incidents import attention, view
 from poundcake.state_store import INCIDENT, StateStore
 from poundcake.tracking import request_time
 
@@ -31,6 +31,12 @@ def incidents(store: StateStore) -> Iterator[Dict[str, Any]]:
 def newest_first(doc: Mapping[str, Any]) -> Tuple[str, str]:
     """Sort key: the incident that started last first (then the last created)."""
     return (doc.get("starts_at", ""), doc.get("created_at", ""))
+
+
+def urgent_first(shown: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Incidents in the order people should look at them: by
+    :func:`~poundcake.incidents.attention`, newest first within each rank."""
+    return sorted(sorted(shown, key=newest_first, reverse=True), key=attention)
 
 
 def get_alert(store: StateStore, fingerprint: str) -> Dict[str, Any]:

@@ -182,7 +182,7 @@ class StatePoller:
         if self._board is not None:
             now = store.clock()
             views = [w.view(now) for w in windows]
-            self._board.update(shown, views, breakers, now)
+            self._board.update(shown, views, breakers, now, self._view.limit)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from poundcake import board as board_page
-from poundcake.board import Board
+from poundcake.board import Board, FilterError
 from poundcake.http_auth import Authenticator, BoardAuth
 from poundcake.metrics import SensorMetrics
 from poundcake.settings import WebhookSettings
@@ -187,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner.log.debug("%s " + format, self.client_address[0], *args)
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path == "/health":
             self._send(200, {"status": "alive"}, count=False)
         elif path == "/ready":
@@ -198,12 +198,13 @@ class _Handler(BaseHTTPRequestHandler):
             metrics = self.owner.metrics
             self._send_raw(200, metrics.render(), metrics.content_type, count=False)
         elif path == "/ui" or path.startswith("/ui/"):
-            self._board(path)
+            self._board(path, query)
         else:
             self._not_here(path)
 
-    def _board(self, path: str) -> None:
-        """The read-only incident board (see :mod:`poundcake.board`), behind basic auth."""
+    def _board(self, path: str, query: str) -> None:
+        """The read-only incident board (see :mod:`poundcake.board`), behind
+        basic auth; ``query`` filters ``/ui/state.json`` (400 when invalid)."""
         board = self.owner.board
         if board is None:
             doc = {"error": "the incident board is off: set board_username and board_password"}
@@ -215,7 +216,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = dict(board_page.HEADERS)
         if path == "/ui/state.json":
-            body = json.dumps(board.snapshot(), separators=(",", ":")).encode()
+            try:
+                doc = board.snapshot(query)
+            except FilterError as exc:
+                self._extra_headers = headers
+                self._send(400, {"error": str(exc)}, count=False)
+                return
+            body = json.dumps(doc, separators=(",", ":")).encode()
             self._send_raw(200, body, "application/json", headers, count=False)
             return
         found = board_page.asset("board.html" if path in ("/ui", "/ui/") else path[4:])
