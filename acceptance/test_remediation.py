@@ -54,7 +54,7 @@ def test_failed_restart_escalates_with_the_reason(alerting, target):
     story = alerting.story(alert)
     assert story.execution()["status"] == "failed"
     (message,) = escalations(story)
-    assert "restart of svc-broken on localhost failed" in message
+    assert "restart of svc-broken.service on localhost failed" in message
     assert story.tracking_id in message
     record = story.record()
     assert record["state"] == "failed"
@@ -113,8 +113,9 @@ def test_disk_space_deletes_only_old_files_in_the_configured_path(alerting, targ
 
 
 def test_host_down_probes_the_exporter_port_open_and_closed(
-    alerting, target, open_port, closed_port
+    alerting, target, configure, open_port, closed_port
 ):
+    configure(allowed_hosts=["localhost", "127.0.0.1"])  # the ports listen on 127.0.0.1
     results = {}
     for name, port in (("open", open_port), ("closed", closed_port)):
         alert = alerting.fire("HostDown", instance=f"127.0.0.1:{port}", auto_remediate="true")
