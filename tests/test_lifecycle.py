@@ -949,3 +949,21 @@ def test_the_state_poll_waits_ten_times_as_long_as_a_slow_read():
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert gaps and min(gaps) >= POLL_DUTY * 0.05 * 0.9, gaps
     assert len(starts) <= 3
+
+
+def test_a_failing_record_alert_escalates_and_fails_the_workflow():
+    class Broken:
+        """A datastore whose every call fails, as st2api down does."""
+
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise ConnectionError("st2api: connection refused")
+
+            return fail
+
+    payload = alert()
+    handler = ActionHandler(BASE_CONFIG, Shell(), Broken())
+    run = run_workflow("process_alert.yaml", process_inputs(payload), handler)
+    assert run.status == statuses.FAILED
+    (message,) = [c.params["message"] for c in run.calls_to("poundcake.log_escalation")]
+    assert "could not record ServiceDown" in message and "record_alert failed" in message

@@ -103,7 +103,19 @@ class ActionHandler:
             # st2 hands a runner's parameters (timeout, env, ...) to the runner, not to run()
             runner = runner_parameters()[meta["runner_type"]]
             params = {k: v for k, v in call.params.items() if k not in runner}
-            ok, value = run_python_action(name, params, self.config, self.datastore)
+            try:
+                ok, value = run_python_action(name, params, self.config, self.datastore)
+            except Exception:  # st2's python runner: a failed execution with the traceback
+                import traceback
+
+                from orquesta import statuses
+
+                return statuses.FAILED, {
+                    "result": None,
+                    "exit_code": 1,
+                    "stdout": "",
+                    "stderr": traceback.format_exc(),
+                }
             return python_result(value, ok)
         if call.action == "core.noop":
             from orquesta import statuses
