@@ -29,14 +29,25 @@ from poundcake.ingest import AlertIngestor  # noqa: E402
 from poundcake.metrics import SensorMetrics  # noqa: E402
 from poundcake.recorder import IncidentRecorder  # noqa: E402
 from poundcake.settings import ConfigError, load_settings  # noqa: E402
+from poundcake.st2_api import St2Api  # noqa: E402
 from poundcake.state_metrics import RemediationMetrics, StatePoller  # noqa: E402
 from poundcake.state_store import StateStore  # noqa: E402
+from poundcake.watchdog import Watchdog  # noqa: E402
 from poundcake.webhook_server import WebhookServer  # noqa: E402
 from poundcake.workers import WorkerPool  # noqa: E402
 
 # st2 sends SIGTERM and then SIGKILL 5 s later: in-flight requests and the
 # recorder's queue get this long.
 SHUTDOWN_GRACE_SECONDS = 4.0
+
+
+def _coordination_lock(name: str):
+    """A lock of st2's coordination backend (the sensor container loads st2's
+    config, as the actions' runner does): the watchdog writes incident
+    records that the actions write too."""
+    from st2common.services import coordination
+
+    return coordination.get_coordinator(start_heart=False).get_lock(name)
 
 
 class AlertmanagerWebhookSensor(Sensor):
@@ -112,6 +123,16 @@ class AlertmanagerWebhookSensor(Sensor):
             board,
             self._recorder,
             self._index,
+            Watchdog(
+                StateStore(self.sensor_service),
+                St2Api.from_env,
+                _coordination_lock,
+                settings.escalation_action,
+                settings.unrouted_after_seconds,
+                settings.stuck_after_seconds,
+                self._log,
+                settings.unresolved_ttl_seconds,
+            ),
         )
 
     def run(self) -> None:

@@ -43,6 +43,8 @@ class IncidentView:
         self._shown: Dict[str, Dict[str, Any]] = {}
         # tracking_id -> (give up at, settled only by a resolve)
         self._watched: Dict[str, Tuple[float, bool]] = {}
+        # tracking_id -> (dispatched at, the firing payload): for the watchdog
+        self._firing: Dict[str, Tuple[float, Mapping[str, Any]]] = {}
 
     def seed(self, shown: Iterable[Dict[str, Any]], now: float) -> None:
         """Take a full read (as :func:`poundcake.queries.incidents` shows it)
@@ -79,6 +81,8 @@ class IncidentView:
         until = now + self._watch_seconds
         with self._lock:
             self._watched[payload["tracking_id"]] = (until, resolved)
+            if not resolved:
+                self._firing[payload["tracking_id"]] = (now, payload)
             if resolved:
                 for doc in self._shown.values():
                     if doc["fingerprint"] == payload["fingerprint"] and doc["state"] != "resolved":
@@ -90,7 +94,15 @@ class IncidentView:
             for tracking_id, (until, _) in list(self._watched.items()):
                 if until <= now:
                     del self._watched[tracking_id]
+            for tracking_id in list(self._firing):
+                if tracking_id not in self._watched:
+                    del self._firing[tracking_id]
             return list(self._watched)
+
+    def firing(self, tracking_id: str) -> Optional[Tuple[float, Mapping[str, Any]]]:
+        """When the sensor dispatched a watched firing, and its payload."""
+        with self._lock:
+            return self._firing.get(tracking_id)
 
     def settle(self, tracking_id: str, doc: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
         """Take a watched incident's read (``None``: not written yet); stop
@@ -103,6 +115,7 @@ class IncidentView:
             _, by_resolve = self._watched.get(tracking_id, (0, False))
             if doc["state"] == "resolved" or (not by_resolve and doc["state"] not in _UNSETTLED):
                 self._watched.pop(tracking_id, None)
+                self._firing.pop(tracking_id, None)
             return before
 
     @property

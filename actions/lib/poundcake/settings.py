@@ -44,6 +44,9 @@ class WebhookSettings:
     board_username: Optional[str] = None
     board_password: Optional[str] = None
     st2_web_url: str = ""
+    escalation_action: str = "poundcake.log_escalation"
+    unrouted_after_seconds: int = 120
+    stuck_after_seconds: int = 3600
 
     @property
     def board_enabled(self) -> bool:
@@ -67,6 +70,8 @@ _INT_RANGES = {
     "state_poll_seconds": (0, 86400),
     "incident_ttl_seconds": (0, 10 * 365 * 86400),
     "unresolved_ttl_seconds": (0, 10 * 365 * 86400),
+    "unrouted_after_seconds": (10, 86400),
+    "stuck_after_seconds": (60, 7 * 86400),
 }
 _FLOAT_RANGES = {
     "request_read_timeout_seconds": (0.1, 3600.0),
@@ -85,6 +90,7 @@ _STRINGS = (
     "board_username",
     "board_password",
     "st2_web_url",
+    "escalation_action",
 )
 _BOOLS = ("allow_unauthenticated", "dispatch_alert_group")
 

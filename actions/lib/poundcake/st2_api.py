@@ -26,10 +26,12 @@ class St2Api:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> St2Api:
-        url = env.get("ST2_ACTION_API_URL")
+        """From an action's environment, or a sensor's (st2's sensor container
+        gives each sensor ``ST2_API_URL`` and a token of its own)."""
+        url = env.get("ST2_ACTION_API_URL") or env.get("ST2_API_URL")
         if not url:
-            raise St2ApiError("ST2_ACTION_API_URL is not set: not running under st2?")
-        return cls(url, env.get("ST2_ACTION_AUTH_TOKEN"))
+            raise St2ApiError("ST2_ACTION_API_URL/ST2_API_URL is not set: not running under st2?")
+        return cls(url, env.get("ST2_ACTION_AUTH_TOKEN") or env.get("ST2_AUTH_TOKEN"))
 
     def call(self, method: str, path: str, body: Any = None) -> requests.Response:
         headers = {"X-Auth-Token": self.token} if self.token else {}

@@ -36,6 +36,7 @@ from poundcake.queries import incidents
 from poundcake.recorder import IncidentRecorder
 from poundcake.state_store import BREAKER_OPEN, INCIDENT, StateStore
 from poundcake.suppressions import stored_windows
+from poundcake.watchdog import Watchdog
 
 # The poll keeps at most 1/POLL_DUTY of its time busy reading records.
 POLL_DUTY = 10
@@ -89,6 +90,16 @@ class RemediationMetrics:
             "Datastore calls (st2api requests) the last state poll made.",
             registry=registry,
         )
+        self.unrouted = Counter(
+            "poundcake_unrouted_incidents",
+            "Opted-in incidents recorded unrouted: no rule ran process_alert for them.",
+            registry=registry,
+        )
+        self.stuck = Counter(
+            "poundcake_stuck_incidents_closed",
+            "Remediating records the poll closed as failed: their process_alert ended or hung.",
+            registry=registry,
+        )
         self.watched = Gauge(
             "poundcake_state_watched",
             "Incidents in flight the state poll reads (two datastore calls each).",
@@ -137,12 +148,14 @@ class StatePoller:
         board: Optional[Board] = None,
         recorder: Optional[IncidentRecorder] = None,
         index: Optional[IndexWriter] = None,
+        watchdog: Optional[Watchdog] = None,
     ) -> None:
         self._metrics = metrics
         self._view = incidents
         self._board = board
         self._recorder = recorder
         self._index = index
+        self._watchdog = watchdog
         self._store = store
         self._interval = interval
         self._log = log
@@ -169,7 +182,7 @@ class StatePoller:
             watching = self._view.watching(store.clock())
             self._metrics.watched.set(len(watching))
             for tracking_id in watching:
-                record = store.get(INCIDENT + tracking_id)
+                record = self._watched(tracking_id, store.get(INCIDENT + tracking_id))
                 if record is not None:
                     shown = view(record)
                     self._metrics.finished(self._view.settle(tracking_id, shown), shown)
@@ -183,6 +196,26 @@ class StatePoller:
             now = store.clock()
             views = [w.view(now) for w in windows]
             self._board.update(shown, views, breakers, now, self._view.limit)
+
+    def _watched(
+        self, tracking_id: str, record: Optional[Dict[str, Any]]
+    ) -> Optional[Dict[str, Any]]:
+        """The record, after the watchdog closed what would stick (poundcake.watchdog)."""
+        dog = self._watchdog
+        if dog is None:
+            return record
+        if record is None:
+            firing = self._view.firing(tracking_id)
+            if firing is None or self._store.clock() - firing[0] < dog.unrouted_after:
+                return None
+            record = dog.unrouted(firing[1])
+            self._metrics.unrouted.inc(record is not None)
+            return record
+        if record["state"] == "remediating":
+            closed = dog.stuck(record)
+            self._metrics.stuck.inc(closed is not None)
+            return closed or record
+        return record
 
     def _loop(self) -> None:
         while not self._stop.is_set():

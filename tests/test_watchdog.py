@@ -1,0 +1,130 @@
+"""Nothing sticks: unrouted alerts get a record, stuck remediations are closed."""
+
+from unittest import mock
+
+import pytest
+from pack_actions import shared_datastore
+from prometheus_client import CollectorRegistry
+from test_lifecycle import alert, null_lock
+
+from poundcake.incident_view import IncidentView
+from poundcake.incidents import apply, decide, observe
+from poundcake.state_metrics import RemediationMetrics, StatePoller
+from poundcake.state_store import INCIDENT, StateStore, iso
+from poundcake.watchdog import Watchdog, stuck_reason, unrouted_reason
+
+
+class Clock:
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+class FakeApi:
+    """st2's API as the watchdog uses it: traces, one execution, run_later."""
+
+    def __init__(self, traces=(), execution=None):
+        self.traces = list(traces)
+        self.execution = execution
+        self.started = []
+
+    def checked(self, method, path, body=None):
+        assert method == "GET" and path.startswith("/traces?trace_tag=")
+        return self.traces
+
+    def call(self, method, path, body=None):
+        response = mock.Mock()
+        response.status_code = 404 if self.execution is None else 200
+        response.json.return_value = self.execution
+        return response
+
+    def run_later(self, action, parameters, delay, trace_tag):
+        self.started.append((action, parameters, trace_tag))
+        return "exec-escalation"
+
+
+def test_an_alert_no_process_alert_ran_for_is_unrouted():
+    assert unrouted_reason(None, "MyAppDown") == "no remediation: no rule handles MyAppDown"
+    trace = {"action_executions": [{"ref": "mypack.other"}]}
+    assert unrouted_reason(trace, "MyAppDown")
+    trace = {"action_executions": [{"ref": "poundcake.process_alert"}]}
+    assert unrouted_reason(trace, "MyAppDown") is None
+
+
+def remediating(now, started_ago=10):
+    rec = observe(None, alert(), now - started_ago)
+    apply(rec, decide(rec, True, [], False, now - started_ago), "exec-1", now - started_ago)
+    return rec
+
+
+@pytest.mark.parametrize(
+    "execution, words",
+    [
+        (None, "is gone from st2"),
+        ({"status": "failed", "end_timestamp": iso(1_800_000_000.0 - 120)}, "ended failed"),
+        ({"status": "abandoned", "end_timestamp": iso(1_800_000_000.0 - 120)}, "ended abandoned"),
+    ],
+)
+def test_a_remediating_record_whose_process_alert_ended_is_stuck(execution, words):
+    assert words in stuck_reason(remediating(1_800_000_000.0), execution, 1_800_000_000.0, 3600)
+
+
+def test_a_remediation_running_past_its_bound_is_stuck_and_a_fresh_one_is_not():
+    now = 1_800_000_000.0
+    running = {"status": "running"}
+    assert stuck_reason(remediating(now, 10), running, now, 3600) is None
+    just_ended = {"status": "failed", "end_timestamp": iso(now - 5)}
+    assert stuck_reason(remediating(now, 10), just_ended, now, 3600) is None  # its write may come
+    assert "longer than any remediation" in stuck_reason(remediating(now, 4000), running, now, 3600)
+
+
+def poller(store, api, view):
+    dog = Watchdog(
+        store, lambda: api, null_lock, "poundcake.log_escalation", 120, 3600, mock.Mock()
+    )
+    registry = CollectorRegistry()
+    poll = StatePoller(RemediationMetrics(registry), store, 1, mock.Mock(), view, watchdog=dog)
+    poll.poll_once()  # the seed
+    return poll, registry
+
+
+def test_the_poll_records_an_unrouted_alert_once_its_wait_is_over():
+    clock = Clock()
+    store = StateStore(shared_datastore(), clock)
+    view = IncidentView()
+    payload = dict(alert(), alertname="MyAppDown")
+    poll, registry = poller(store, FakeApi(), view)
+    view.watch(payload, now=clock.now)
+    poll.poll_once()
+    assert store.get(INCIDENT + payload["tracking_id"]) is None  # not yet: st2 may be busy
+    clock.now += 121
+    poll.poll_once()
+    rec = store.get(INCIDENT + payload["tracking_id"])
+    assert (
+        rec["state"] == "unrouted" and rec["reason"] == "no remediation: no rule handles MyAppDown"
+    )
+    assert registry.get_sample_value("poundcake_unrouted_incidents_total") == 1
+    assert [d["state"] for d in view.shown()] == ["unrouted"]
+
+
+def test_the_poll_closes_a_stuck_remediation_failed_and_escalates_once():
+    clock = Clock()
+    store = StateStore(shared_datastore(), clock)
+    payload = alert()
+    store.put(INCIDENT + payload["tracking_id"], remediating(clock.now, 10))
+    view = IncidentView()
+    ended = {"status": "failed", "end_timestamp": iso(clock.now - 100)}
+    api = FakeApi(execution=ended)
+    poll, registry = poller(store, api, view)
+    poll.poll_once()
+    rec = store.get(INCIDENT + payload["tracking_id"])
+    assert rec["state"] == "failed" and "ended failed without recording" in rec["reason"]
+    assert rec["reason"].endswith("(escalated)") and rec["remediation"]["escalated"] is True
+    ((action, params, tag),) = api.started
+    assert action == "poundcake.log_escalation" and tag == payload["tracking_id"]
+    assert "closed ServiceDown" in params["message"]
+    poll.poll_once()
+    assert len(api.started) == 1, "once"
+    assert registry.get_sample_value("poundcake_stuck_incidents_closed_total") == 1
