@@ -15,6 +15,8 @@ prints what the loop would do and exits 2 (see the README's quick start).
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import shutil
 import sys
@@ -36,6 +38,7 @@ from target import Target  # noqa: E402
 UNIT = "poundcake-demo"
 JOB = "demo-svc"
 WEBHOOK_URL = "http://127.0.0.1:9180/webhook"
+BOARD_URL = "http://127.0.0.1:9180/ui"
 BOARD_USER = "sre"
 FOR = "2s"
 Event = Tuple[str, float, str]  # (what, when: epoch seconds, where it was read)
@@ -91,9 +94,13 @@ def wait(what: str, timeout: float, probe: Callable[[], Any], interval: float = 
         time.sleep(interval)
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, user: str = "", password: str = "") -> bool:
+    request = urllib.request.Request(url)
+    if user:
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {basic}")
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return resp.status == 200
     except OSError:
         return False
@@ -161,7 +168,11 @@ class Loop:
         alert = wait(
             "ServiceDown firing in Prometheus", 30, lambda: self._prometheus_alert("firing")
         )
-        self.event("fired", parse_time(alert["activeAt"]), "Prometheus: ServiceDown activeAt")
+        self.event(
+            "fired",
+            parse_time(alert["activeAt"]),
+            f"Prometheus: ServiceDown activeAt (firing after for: {FOR})",
+        )
         firing = self.wait_trigger("firing", 60)
         self.tracking_id = firing["payload"]["tracking_id"]
         self.fingerprint = firing["payload"]["fingerprint"]
@@ -230,22 +241,25 @@ class Loop:
             raise LoopIncomplete(f"poundcake.get_alert shows the incident {current.get('state')}")
         outcome = (current.get("remediation") or {}).get("outcome")
         self.say(f"poundcake.get_alert: state resolved, remediation {outcome}")
-        trace = self.st2.cli("trace", "list", "--trace-tag", self.tracking_id)
-        if not isinstance(trace, dict) or not trace.get("action_executions"):
-            raise LoopIncomplete(f"st2 trace list --trace-tag {self.tracking_id}: {trace}")
-        counts = {k: len(trace.get(k, [])) for k in ("trigger_instances", "action_executions")}
-        self.say(
-            f"st2 trace: {counts['trigger_instances']} trigger instances, "
-            f"{counts['action_executions']} executions"
-        )
+        # one trace a dispatch under the tag: the firing's and the resolve's (a lone trace
+        # the CLI shows whole, several as a list)
+        traces = self.st2.cli("trace", "list", "--trace-tag", self.tracking_id)
+        traces = [traces] if isinstance(traces, dict) else traces or []
+        if len(traces) < 2:
+            raise LoopIncomplete(f"st2 trace list --trace-tag {self.tracking_id}: {traces}")
+        self.say(f"st2 trace list --trace-tag: {len(traces)} traces (the firing, the resolve)")
+        if not http_ok(BOARD_URL, BOARD_USER, self.board_password):
+            raise LoopIncomplete(f"the board at {BOARD_URL} does not answer")
 
     def report(self) -> None:
         print(format_timeline(self.events, self.killed))
+        resolved = max(when for what, when, _ in self.events if what == "resolved")
+        print(f"from the kill to the resolved incident: {resolved - self.killed:.1f} s")
         print("look with:")
         print(f"  st2 trace list --trace-tag {self.tracking_id}")
         print(f"  st2 run poundcake.get_alert fingerprint={self.fingerprint}")
         print(
-            f"  the board: http://127.0.0.1:9180/ui (user {BOARD_USER}, password: "
+            f"  the board: {BOARD_URL} (user {BOARD_USER}, password: "
             f"st2 key get {BOARD_KEY} --decrypt)"
         )
 
@@ -297,8 +311,8 @@ def on_own_st2(target: Optional[str]) -> int:
         return 2
     print(
         f"demo: against your st2 ({os.environ['ST2_API_URL']}), the loop would:\n"
-        f"  - install the pack with allowed_hosts: [{target!r}] and the webhook token as an "
-        "encrypted st2kv value\n"
+        f"  - install the pack with allowed_hosts: {json.dumps([target])} and the webhook "
+        "token as an encrypted st2kv value\n"
         f"  - scrape a demo service on {target} with Prometheus (instance {target}:<port>), "
         f'rule ServiceDown (up == 0 for {FOR}, auto_remediate: "true", service: {UNIT}), '
         "through Alertmanager into the pack's sensor\n"
@@ -332,7 +346,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         loop.start()
         loop.run()
         loop.report()
-        print(f"demo: the loop completed; the whole run took {time.monotonic() - began:.0f} s")
+        print(f"demo: the loop completed ({time.monotonic() - began:.0f} s with its set-up)")
         if sys.stdin.isatty() and not args.no_hold:
             hold(rig)
         return 0
