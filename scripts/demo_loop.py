@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACK_DIR = os.path.dirname(HERE)
@@ -31,7 +31,7 @@ sys.path[:0] = [os.path.join(PACK_DIR, "acceptance", "lib"), os.path.join(PACK_D
 
 from pack_install import BOARD_KEY, BOARD_REF, TOKEN_REF, install  # noqa: E402
 from processes import AlertmanagerProcess, PrometheusProcess, free_port  # noqa: E402
-from st2 import St2  # noqa: E402
+from st2 import St2, wait_until  # noqa: E402
 from story import parse_time, stamp  # noqa: E402
 from target import Target  # noqa: E402
 
@@ -83,17 +83,6 @@ def format_timeline(events: List[Event], start: float) -> str:
     return "\n".join(lines)
 
 
-def wait(what: str, timeout: float, probe: Callable[[], Any], interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise LoopIncomplete(f"no {what} within {timeout:.0f} s")
-        time.sleep(interval)
-
-
 def http_ok(url: str, user: str = "", password: str = "") -> bool:
     request = urllib.request.Request(url)
     if user:
@@ -119,6 +108,9 @@ class Loop:
         self.am: Optional[AlertmanagerProcess] = None
         self.prometheus: Optional[PrometheusProcess] = None
         self.events: List[Event] = []
+        self.metrics_url = f"http://127.0.0.1:{self.port}/metrics"
+        self.board_password = ""
+        self.killed = 0.0
         self.tracking_id = ""
         self.fingerprint = ""
 
@@ -138,8 +130,7 @@ class Loop:
         started = self.target.systemctl("start", UNIT)
         if started.returncode != 0:
             raise LoopIncomplete(f"the demo service did not start: {started.stderr}")
-        self.metrics_url = f"http://127.0.0.1:{self.port}/metrics"
-        wait("answer from the demo service", 10, lambda: http_ok(self.metrics_url))
+        wait_until(lambda: http_ok(self.metrics_url), 10, "an answer from the demo service", 0.2)
         self.say(f"demo service {UNIT}: a real process on localhost:{self.port}/metrics")
         self.say("installing the pack in st2 (allowed_hosts: [localhost])")
         secret = install(self.st2, demo_config(self.ssh_user, "localhost"), WEBHOOK_URL, self.rig)
@@ -154,7 +145,7 @@ class Loop:
             f"(rule ServiceDown: up == 0 for {FOR}); Alertmanager on :{self.am.port} "
             f"posts to the pack's sensor at {WEBHOOK_URL}"
         )
-        wait("successful scrape of the demo service", 30, self._scraped_up)
+        wait_until(self._scraped_up, 30, "a successful scrape of the demo service", 0.2)
 
     def _scraped_up(self) -> bool:
         return any(t["health"] == "up" for t in self.prometheus.targets())
@@ -165,8 +156,8 @@ class Loop:
         pid = self.target.crash_unit(UNIT)
         self.event("killed", self.killed, f"SIGKILL to {UNIT} (pid {pid})")
         self.say(f"killed {UNIT} (pid {pid}): the outage begins")
-        alert = wait(
-            "ServiceDown firing in Prometheus", 30, lambda: self._prometheus_alert("firing")
+        alert = wait_until(
+            lambda: self._prometheus_alert("firing"), 30, "ServiceDown firing in Prometheus", 0.2
         )
         self.event(
             "fired",
@@ -178,10 +169,10 @@ class Loop:
         self.fingerprint = firing["payload"]["fingerprint"]
         self.event("dispatched", parse_time(firing["occurrence_time"]), "st2: poundcake.alert")
         self.say(f"the sensor dispatched poundcake.alert {self.tracking_id}")
-        (enforcement,) = wait(
-            "rule enforcement of the trigger",
-            30,
+        (enforcement,) = wait_until(
             lambda: [e for e in self.st2.enforcements(firing["id"]) if e.get("execution_id")],
+            30,
+            "the rule enforcement of the trigger",
         )
         process = self.st2.wait_execution(enforcement["execution_id"], 180)
         done = {e["action"]["ref"]: e for e in self.st2.children(process["id"])}
@@ -197,17 +188,18 @@ class Loop:
         if not restarts or restarts[0]["uid"] != 0:
             raise LoopIncomplete(f"no restart of {UNIT} as root on the target: {restarts}")
         self.event("restarted", restarts[0]["at"], "target: systemctl restart (uid 0, over SSH)")
-        wait(f"answer from the restarted {UNIT}", 10, lambda: http_ok(self.metrics_url))
+        wait_until(
+            lambda: http_ok(self.metrics_url), 10, f"an answer from the restarted {UNIT}", 0.2
+        )
         self.say(f"{UNIT} is back; waiting for Prometheus to clear the alert")
-        wait("clear of ServiceDown in Prometheus", 30, lambda: not self._prometheus_alert())
+        wait_until(lambda: not self._prometheus_alert(), 30, "Prometheus to clear ServiceDown", 0.2)
         resolved = self.wait_trigger("resolved", 60)
         ends = parse_time(resolved["payload"]["ends_at"])
         self.event("cleared", ends, "Prometheus: ServiceDown resolved (endsAt)")
-        closed = wait(
-            "resolve of the incident",
-            60,
+        closed = wait_until(
             lambda: self.st2.record(f"poundcake.resolved.{self.tracking_id}"),
-            interval=0.5,
+            60,
+            "the resolve of the incident",
         )
         self.event("resolved", parse_time(closed["resolved_at"]), "st2: incident resolved_at")
         self.check_views()
@@ -231,7 +223,7 @@ class Loop:
                     return ti
             return None
 
-        return wait(f"{status} poundcake.alert trigger in st2", timeout, find, interval=0.5)
+        return wait_until(find, timeout, f"a {status} poundcake.alert trigger in st2")
 
     def check_views(self) -> None:
         """What an operator reads afterwards says the same: the incident, its trace, the board."""
@@ -277,7 +269,7 @@ class Loop:
         """Where to look when the loop stopped: what each part last said."""
         if self.prometheus is not None:
             print(f"  Prometheus alerts: {self.prometheus.alerts()}", file=sys.stderr)
-        calls = self.target.calls(UNIT, getattr(self, "killed", 0))
+        calls = self.target.calls(UNIT, self.killed)
         print(f"  target calls: {[(c['args'], c['uid']) for c in calls]}", file=sys.stderr)
         for name in ("st2sensorcontainer.log", "st2actionrunner.log"):
             path = os.path.join(self.rig, "logs", name)
