@@ -45,6 +45,14 @@ kit_run() {
     fi
     restore() {
       "$RIG/rig.sh" down >/dev/null 2>&1 || true
+      # whatever still runs in this namespace was started by this run (a daemon CMD left)
+      local ns p
+      ns="$(readlink /proc/$$/ns/net)"
+      for p in /proc/[0-9]*; do
+        [ "${p#/proc/}" != "$$" ] && [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ] || continue
+        echo "$name: stopping pid ${p#/proc/}, left running: $(tr "\0" " " <"$p/cmdline" 2>/dev/null)" >&2
+        kill "${p#/proc/}" 2>/dev/null || true
+      done
       if [ -z "$had_user" ]; then
         userdel -r "$user" >/dev/null 2>&1 || echo "$name: could not remove user $user" >&2
       elif [ -z "$had_key" ] && [ -f "$keys" ]; then
