@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
-import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACK_DIR = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(HERE, "lib"), os.path.join(PACK_DIR, "tests", "lib")]
 
+import pack_install  # noqa: E402
+from pack_install import BOARD_REF, TOKEN_REF, sensor_ready  # noqa: E402
 from processes import AlertmanagerProcess  # noqa: E402
 from st2 import St2, wait_until  # noqa: E402
 from story import Alert, Story, new_case, stamp  # noqa: E402
@@ -34,8 +32,6 @@ from target import Target  # noqa: E402
 
 RIG = os.environ.get("RIG")
 WEBHOOK_URL = os.environ.get("POUNDCAKE_WEBHOOK_URL", "http://127.0.0.1:9180/webhook")
-TOKEN_KEY = "poundcake_webhook_token"
-BOARD_KEY = "poundcake_board_password"
 SHIPPED_ALERTNAMES = ("ServiceDown", "HighCPU", "HighMemory", "DiskSpaceLow", "HostDown")
 TIMINGS: List[Dict[str, Any]] = []
 
@@ -46,7 +42,7 @@ def base_config(target: Target) -> Dict[str, Any]:
         "listen_host": "127.0.0.1",
         "listen_port": int(WEBHOOK_URL.rsplit(":", 1)[1].split("/")[0]),
         "webhook_path": "/webhook",
-        "bearer_token": "{{ st2kv.system." + TOKEN_KEY + " }}",
+        "bearer_token": TOKEN_REF,
         "ssh_user": target.ssh_user,
         # the loopback target is the st2 host itself: listed by exactly its name
         "allowed_hosts": [target.host],
@@ -74,7 +70,7 @@ def base_config(target: Target) -> Dict[str, Any]:
         "observe_mode": False,
         "state_poll_seconds": 5,
         "board_username": "sre",
-        "board_password": "{{ st2kv.system." + BOARD_KEY + " }}",
+        "board_password": BOARD_REF,
         "st2_web_url": "https://st2.acceptance.test",
     }
 
@@ -99,14 +95,6 @@ def target():
     tgt.uninstall()
 
 
-def _ready() -> bool:
-    try:
-        with urllib.request.urlopen(WEBHOOK_URL.rsplit("/", 1)[0] + "/ready", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 def restart_sensor() -> None:
     """Restart st2's sensor container the way st2 does it (SIGTERM; it stops
     each sensor with SIGTERM and kills it 5 s later), then wait for the
@@ -114,46 +102,23 @@ def restart_sensor() -> None:
     if not RIG:
         pytest.skip("restarting st2's sensor container needs the st2 kit (RIG)")
     subprocess.run([os.path.join(RIG, "rig.sh"), "restart", "st2sensorcontainer"], check=True)
-    wait_until(_ready, 60, f"the poundcake sensor at {WEBHOOK_URL} after its restart")
+    wait_until(
+        lambda: sensor_ready(WEBHOOK_URL),
+        60,
+        f"the poundcake sensor at {WEBHOOK_URL} after its restart",
+    )
 
 
 @pytest.fixture(scope="session")
 def pack(st2: St2, target: Target) -> Dict[str, Any]:
     """The pack installed the way a user does it, configured with the token as
     an encrypted st2kv value, its sensor serving."""
-    token = secrets.token_urlsafe(24)
-    st2.set_secret(TOKEN_KEY, token)
-    board_password = secrets.token_urlsafe(12)
-    st2.set_secret(BOARD_KEY, board_password)
     config = base_config(target)
-    if st2.get("packs", ref="poundcake"):
-        # packs.install over an older version leaves resources the new one
-        # dropped registered (and enabled): the upgrade path is remove, install.
-        removed = st2.run("packs.uninstall", timeout=300, packs=["poundcake"])
-        assert removed["status"] == "succeeded", removed.get("result")
-    if RIG:
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fp:
-            yaml.safe_dump(config, fp)
-        done = subprocess.run(
-            [os.path.join(RIG, "install-pack.sh"), PACK_DIR, fp.name],
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, f"install-pack.sh failed:\n{done.stdout}\n{done.stderr}"
-    else:
-        source = os.environ.get("ACCEPTANCE_PACK_SOURCE", f"file://{PACK_DIR}")
-        result = st2.cli("run", "packs.install", f"packs={source}", "force=true", timeout=600)
-        assert result["status"] == "succeeded", result
-        st2.set_pack_config("poundcake", config)
+    source = os.environ.get("ACCEPTANCE_PACK_SOURCE", f"file://{PACK_DIR}")
+    secret = pack_install.install(st2, config, WEBHOOK_URL, RIG, source)
     for alertname in SHIPPED_ALERTNAMES:  # a rerun on the same st2 starts with closed breakers
         assert st2.run("poundcake.reset_breaker", alertname=alertname)["status"] == "succeeded"
-    wait_until(
-        _ready,
-        60,
-        f"the poundcake sensor at {WEBHOOK_URL} (if the pack was configured after the sensor "
-        "started, restart st2sensorcontainer on the st2 host)",
-    )
-    return {"token": token, "board_password": board_password, "config": config}
+    return {**secret, "config": config}
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import PACK_DIR, RIG, TOKEN_KEY, WEBHOOK_URL
+from conftest import PACK_DIR, RIG, WEBHOOK_URL
+from pack_install import TOKEN_KEY
 
 
 def names(kind):

@@ -9,6 +9,7 @@ incident record in the datastore.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import datetime, timezone
@@ -27,8 +28,9 @@ def stamp(ts: float) -> str:
 
 
 def parse_time(value: str) -> float:
-    """Seconds since the epoch of st2's ``2026-11-23T19:14:11.463829Z`` (or ``+00:00``)."""
-    value = value.replace("Z", "+00:00")
+    """Seconds since the epoch of st2's ``2026-11-23T19:14:11.463829Z`` (or ``+00:00``),
+    and of Prometheus's and Alertmanager's nanoseconds (``...11.463829123Z``)."""
+    value = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))
     return datetime.fromisoformat(value).timestamp()
 
 

@@ -12,20 +12,27 @@ The suite runs on the target host itself (the st2 kit's loopback sshd, or a
 throwaway host named by ``ACCEPTANCE_TARGET_HOST`` that this machine is), as
 root: it installs the shims, and removes them at the end. Never point it at
 a host whose systemctl matters.
+
+A unit is a state file or, with ``process_unit``, a real process: ``start``
+and ``restart`` spawn its command in a session of its own and keep its pid,
+``stop`` ends it, and the unit is active while that pid lives. The demo kills
+one to start an outage that Prometheus sees and the pack's restart ends.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 from typing import Dict, List, Optional
 
 SHIM_MARK = "poundcake-acceptance-shim"
 
 SHIM = r"""#!/usr/bin/env python3
-# {mark}: records each call and keeps unit state in files (never systemd)
-import json, os, sys, time
+# {mark}: records each call; keeps unit state in files or runs a unit's process (never systemd)
+import json, os, subprocess, sys, time
 STATE = {state!r}
 name = os.path.basename(sys.argv[0])
 args = sys.argv[1:]
@@ -41,7 +48,21 @@ unit = units[0] if units else ""
 if unit.endswith(".service"):  # the pack names units in full; state files are plain names
     unit = unit[: -len(".service")]
 path = os.path.join(STATE, "units", unit)
+def pid():
+    # the unit's process while it lives (a zombie is dead), else None
+    try:
+        with open(path + ".pid") as fp:
+            number = int(fp.read())
+        with open(f"/proc/{{number}}/stat") as fp:
+            alive = fp.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, ValueError, IndexError):
+        return None
+    return number if alive else None
 def state():
+    if os.path.exists(path + ".exec"):  # a real process: active while it lives
+        if pid():
+            return "active"
+        return "failed" if os.path.exists(path + ".pid") else "inactive"
     try:
         with open(path) as fp:
             return fp.read().strip()
@@ -50,7 +71,35 @@ def state():
 def set_state(value):
     with open(path, "w") as fp:
         fp.write(value)
+def stop():
+    number = pid()
+    if number:
+        os.kill(number, 15)
+        for _ in range(50):
+            if not pid():
+                break
+            time.sleep(0.1)
+    if os.path.exists(path + ".pid"):
+        os.remove(path + ".pid")
+def spawn():
+    with open(path + ".exec") as fp:
+        argv = json.load(fp)
+    with open(path + ".log", "ab") as out:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    with open(path + ".pid", "w") as fp:
+        fp.write(str(child.pid))
+    time.sleep(0.3)
+    if child.poll() is not None:
+        print(f"Job for {{unit}}.service failed: exit {{child.returncode}}.", file=sys.stderr)
+        sys.exit(1)
 now = state()
+if os.path.exists(path + ".exec") and verb in ("start", "stop", "restart"):
+    if verb != "start":
+        stop()
+    if verb != "stop" and not pid():
+        spawn()
+    sys.exit(0)
 if verb == "status":
     print(f"* {{unit}}.service\n     Active: {{now or 'inactive (dead)'}}")
     sys.exit(0 if now == "active" else 3)
@@ -127,6 +176,34 @@ class Target:
             fp.write(restart)
         for p in (path, path + ".restart"):
             os.chmod(p, 0o666)
+
+    def process_unit(self, name: str, argv: List[str]) -> None:
+        """A unit backed by a real process running ``argv`` (as root when the
+        pack's sudo restart starts it); its output goes to ``units/<name>.log``."""
+        path = os.path.join(self.state_dir, "units", name)
+        with open(path + ".exec", "w") as fp:
+            json.dump(argv, fp)
+        os.chmod(path + ".exec", 0o644)
+
+    def systemctl(self, *args: str) -> subprocess.CompletedProcess:
+        """Run the shim here, as the pack does over SSH (the call is logged too)."""
+        tool = os.path.join(self.shim_dir, "systemctl")
+        return subprocess.run([tool, *args], capture_output=True, text=True, timeout=30)
+
+    def unit_pid(self, name: str) -> Optional[int]:
+        try:
+            with open(os.path.join(self.state_dir, "units", name + ".pid")) as fp:
+                return int(fp.read())
+        except (OSError, ValueError):
+            return None
+
+    def crash_unit(self, name: str) -> int:
+        """SIGKILL a process unit's process, as a crash would; returns its pid."""
+        pid = self.unit_pid(name)
+        if pid is None:
+            raise RuntimeError(f"{name} has no process to kill (start it first)")
+        os.kill(pid, signal.SIGKILL)
+        return pid
 
     def unit_state(self, name: str) -> Optional[str]:
         try:

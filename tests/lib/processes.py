@@ -1,4 +1,5 @@
-"""Real processes for end-to-end tests: the sensor (outside st2) and Alertmanager.
+"""Real processes for end-to-end tests and the demo: the sensor (outside st2),
+Alertmanager and Prometheus.
 
 Everything listens on 127.0.0.1 with ports picked free at start.
 """
@@ -17,7 +18,6 @@ import urllib.request
 import yaml
 from pack_paths import PACK_DIR
 
-ALERTMANAGER = "prometheus-alertmanager"
 RUN_SENSOR = os.path.join(PACK_DIR, "tests", "lib", "run_sensor.py")
 
 
@@ -103,8 +103,63 @@ class SensorProcess:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class AlertmanagerProcess:
+class _Prometheus:
+    """A Prometheus project binary (Debian's package) on a free loopback port, with
+    its config and data in a temporary folder and its output in a log there."""
+
+    binary = ""
+    package = ""
+
+    def _start(self, config, args):
+        path = shutil.which(self.binary)
+        if path is None:
+            raise RuntimeError(
+                f"{self.binary} not found: install Debian's {self.package} (scripts/bootstrap does)"
+            )
+        self.dir = tempfile.mkdtemp(prefix=f"poundcake-{self.binary}-")
+        self.port = free_port()
+        for name, content in config.items():
+            with open(os.path.join(self.dir, name), "w") as fp:
+                yaml.safe_dump(content, fp)
+        self.log = os.path.join(self.dir, f"{self.binary}.log")
+        self._log_fp = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            [path, *args(self.dir), f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=self._log_fp,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self._ready, 30, what=f"{self.binary} /-/ready (log: {self.log})")
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.binary} exited early:\n{self.read_log()}")
+        return http_get(f"{self.url}/-/ready")[0] == 200
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def read_log(self):
+        with open(self.log) as fp:
+            return fp.read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log_fp.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class AlertmanagerProcess(_Prometheus):
     """Debian's prometheus-alertmanager with one webhook receiver at the sensor."""
+
+    binary = "prometheus-alertmanager"
+    package = "prometheus-alertmanager"
 
     def __init__(
         self,
@@ -118,14 +173,6 @@ class AlertmanagerProcess:
     ):
         """``peers``: None for a lone Alertmanager, else the cluster addresses of
         the other members of an HA pair (this one gossips on a free port)."""
-        binary = shutil.which(ALERTMANAGER)
-        if binary is None:
-            raise RuntimeError(
-                f"{ALERTMANAGER} not found: install Debian's prometheus-alertmanager "
-                "(scripts/bootstrap does)"
-            )
-        self.dir = tempfile.mkdtemp(prefix="poundcake-am-")
-        self.port = free_port()
         config = {
             "route": {
                 "receiver": "poundcake",
@@ -148,11 +195,6 @@ class AlertmanagerProcess:
                 }
             ],
         }
-        cfg = os.path.join(self.dir, "alertmanager.yml")
-        with open(cfg, "w") as fp:
-            yaml.safe_dump(config, fp)
-        self.log = os.path.join(self.dir, "alertmanager.log")
-        self._log_fp = open(self.log, "w")
         self.cluster_address = None
         cluster = ["--cluster.listen-address="]
         if peers is not None:
@@ -160,28 +202,15 @@ class AlertmanagerProcess:
             cluster = [f"--cluster.listen-address={self.cluster_address}"]
             cluster += ["--cluster.advertise-address=" + self.cluster_address]
             cluster += [f"--cluster.peer={p}" for p in peers]
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={cfg}",
-                f"--storage.path={self.dir}/data",
-                f"--web.listen-address=127.0.0.1:{self.port}",
+        self._start(
+            {"alertmanager.yml": config},
+            lambda folder: [
+                f"--config.file={folder}/alertmanager.yml",
+                f"--storage.path={folder}/data",
                 *cluster,
                 "--log.level=debug",
             ],
-            stdout=self._log_fp,
-            stderr=subprocess.STDOUT,
         )
-        wait_for(self._ready, 30, what=f"alertmanager /-/ready (log: {self.log})")
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"alertmanager exited early:\n{self.read_log()}")
-        return http_get(f"http://127.0.0.1:{self.port}/-/ready")[0] == 200
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
 
     def alerts(self, **filters):
         """GET /api/v2/alerts (``filter`` matchers as label=value pairs)."""
@@ -192,7 +221,7 @@ class AlertmanagerProcess:
     def post_alerts(self, alerts):
         """POST /api/v2/alerts (what Prometheus does)."""
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v2/alerts",
+            f"{self.url}/api/v2/alerts",
             data=json.dumps(alerts).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
@@ -200,17 +229,44 @@ class AlertmanagerProcess:
         with urllib.request.urlopen(req, timeout=5) as resp:
             assert resp.status == 200, resp.status
 
-    def read_log(self):
-        with open(self.log) as fp:
-            return fp.read()
 
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log_fp.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+class PrometheusProcess(_Prometheus):
+    """Debian's prometheus scraping one job's ``targets`` every second, evaluating
+    ``rules`` (one group's list) every second and sending its alerts to
+    ``alertmanager_url``."""
+
+    binary = "prometheus"
+    package = "prometheus"
+
+    def __init__(self, job, targets, rules, alertmanager_url):
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": ["rules.yml"],
+            "alerting": {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [alertmanager_url.split("://", 1)[-1]]}]}
+                ]
+            },
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}],
+        }
+        self._start(
+            {"prometheus.yml": config, "rules.yml": {"groups": [{"name": job, "rules": rules}]}},
+            lambda folder: [
+                f"--config.file={folder}/prometheus.yml",
+                f"--storage.tsdb.path={folder}/data",
+            ],
+        )
+
+    def api(self, path, **params):
+        """GET /api/v1/<path>: its ``data``."""
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=5) as resp:
+            return json.loads(resp.read())["data"]
+
+    def alerts(self):
+        """The alerts its rules hold now, pending and firing (GET /api/v1/alerts)."""
+        return self.api("alerts")["alerts"]
+
+    def targets(self):
+        """The scrape targets with their health (GET /api/v1/targets)."""
+        return self.api("targets")["activeTargets"]
