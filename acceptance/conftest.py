@@ -88,7 +88,11 @@ def target():
         host=os.environ.get("ACCEPTANCE_TARGET_HOST", "localhost"),
         ssh_user=os.environ.get("ACCEPTANCE_SSH_USER", "stanley"),
         shim_dir=os.environ.get("ACCEPTANCE_SHIM_DIR", "/usr/local/bin"),
-        work_dir=os.environ.get("ACCEPTANCE_WORK_DIR", "/var/tmp/poundcake-acceptance"),
+        # one per kit: two runs on one machine never share unit state or call logs
+        work_dir=os.environ.get(
+            "ACCEPTANCE_WORK_DIR",
+            "/var/tmp/poundcake-acceptance" + (f"-{os.path.basename(RIG)}" if RIG else ""),
+        ),
     )
     tgt.install()
     yield tgt
