@@ -165,8 +165,14 @@ def test_an_approved_remediation_runs_after_st2_inquiry_respond(alerting, target
     assert target.calls("svc-approve", alert.posted_at) == [], "nothing runs before the answer"
     command = record["approval"]["approve"]
     assert command.startswith("st2 inquiry respond ")
-    told = st2.executions("poundcake.log_escalation", limit=20)
-    assert any(command in e["parameters"]["message"] for e in told)
+    wait_until(  # announce_approval tells people once it noted the inquiry
+        lambda: any(
+            command in e["parameters"]["message"]
+            for e in st2.executions("poundcake.log_escalation", limit=20)
+        ),
+        60,
+        "the announcement with the approve command",
+    )
     inquiry = record["approval"]["inquiry_id"]
     answer = st2.cli(
         "inquiry", "respond", inquiry, "-r", json.dumps({"approved": True}), as_json=False
