@@ -11,6 +11,7 @@ import time
 
 import pytest
 from st2 import wait_until
+from story import FIRED_RULES
 from test_remediation import escalations
 
 # This machine's names and addresses, less the one allowed_hosts lists (the
@@ -174,6 +175,10 @@ def test_an_approved_remediation_runs_after_st2_inquiry_respond(alerting, target
         "the announcement with the approve command",
     )
     inquiry = record["approval"]["inquiry_id"]
+    # st2's own trigger (the inquiry appearing) fired rule announce_approval
+    announced = st2.get("ruleenforcements", rule_ref="poundcake.announce_approval", limit=50)
+    assert announced, "rule announce_approval was never enforced"
+    FIRED_RULES.add("poundcake.announce_approval")
     answer = st2.cli(
         "inquiry", "respond", inquiry, "-r", json.dumps({"approved": True}), as_json=False
     )
