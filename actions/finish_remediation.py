@@ -1,6 +1,6 @@
 from typing import Any, Dict
 
-from poundcake import breaker, rate_limit
+from poundcake import breaker, envelope
 from poundcake.action import PoundCakeAction, Result
 from poundcake.incidents import finish
 from poundcake.state_store import INCIDENT
@@ -34,16 +34,10 @@ class FinishRemediation(PoundCakeAction):
             resolved = record["state"] == "resolved"
             ttl = self.lifecycle("incident_ttl_seconds" if resolved else "unresolved_ttl_seconds")
             store.put(key, record, ttl=ttl)
-        if ran:
-            rate_limit.release(store, self.lock, record["alertname"], tracking_id)
         # only a remediation that ran for real and failed counts for the breaker
         counts = ran and outcome == "failed" and not handed_over
         counts = counts and not (record.get("remediation") or {}).get("dry_run")
-        trial = None
-        if ran:
-            trial = breaker.trial_ended(
-                store, self.lock, record["alertname"], tracking_id, not counts, now
-            )
+        trial = envelope.leave(store, self.lock, record, not counts, now) if ran else None
         opened = None
         if counts and trial is None:
             opened = breaker.record_failure(

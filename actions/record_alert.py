@@ -1,6 +1,5 @@
 from typing import Any, Dict
 
-from poundcake import breaker
 from poundcake.action import PoundCakeAction, Result
 from poundcake.envelope import Verdict
 from poundcake.incidents import Decision, apply, decide, observe
@@ -46,12 +45,6 @@ class RecordAlert(PoundCakeAction):
             now,
             self.lifecycle("re_remediate_after_seconds"),
         )
-        if decision.remediate:  # the breaker last: a half-open trial is taken only to run
-            cooldown = self.lifecycle("breaker_cooldown_seconds")
-            name, tid = record["alertname"], alert["tracking_id"]
-            skipped = breaker.admit(store, self.lock, name, tid, cooldown, now)
-            if skipped:
-                decision = Decision(False, "skipped", skipped)
         remediation, failure = "", ""
         verdict = Verdict(decision.state, decision.note)
         if decision.remediate:

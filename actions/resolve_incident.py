@@ -1,6 +1,6 @@
 from typing import Any, Dict, Optional
 
-from poundcake import rate_limit
+from poundcake import envelope
 from poundcake.action import PoundCakeAction, Result
 from poundcake.resolution import close_incidents
 from poundcake.st2_api import St2Api, St2ApiError
@@ -22,8 +22,8 @@ class ResolveIncident(PoundCakeAction):
         errors = []
         for doc in docs:
             for running in doc["canceled"]:
-                # a canceled remediation never records its end: its slot is given back here
-                rate_limit.release(store, self.lock, doc["alertname"], doc["tracking_id"])
+                # a canceled remediation never records its end: the door's slots go back here
+                envelope.leave(store, self.lock, doc["record"], None, store.clock())
                 error = self._cancel(running)
                 if error:
                     errors.append(f"{doc['tracking_id']} recorded resolved, but {error}")

@@ -125,7 +125,7 @@ class AlertmanagerWebhookSensor(Sensor):
             self._index,
             Watchdog(
                 StateStore(self.sensor_service),
-                St2Api.from_env,
+                self._st2_api,
                 _coordination_lock,
                 settings.escalation_action,
                 settings.unrouted_after_seconds,
@@ -134,6 +134,16 @@ class AlertmanagerWebhookSensor(Sensor):
                 settings.unresolved_ttl_seconds,
             ),
         )
+
+    def _st2_api(self) -> St2Api:
+        """st2's API with a token that stays valid: the sensor service's client
+        makes a new one before the old expires (the ST2_AUTH_TOKEN st2 starts a
+        sensor with lasts service_token_ttl, a day by default)."""
+        store = getattr(self.sensor_service, "datastore_service", None)
+        if store is not None and hasattr(store, "get_api_client"):
+            client = store.get_api_client()
+            return St2Api(client.endpoints["api"], client.token)
+        return St2Api.from_env()
 
     def run(self) -> None:
         # st2 stops a sensor with SIGTERM (then SIGKILL 5 s later): stop serving,

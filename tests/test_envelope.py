@@ -250,3 +250,65 @@ def test_observe_mode_reports_what_would_have_been_asked():
     assert run.calls_to("core.ask") == []
     rec = record(datastore, doc["tracking_id"])
     assert any("would have asked for approval" in h["note"] for h in rec["history"])
+
+
+@pytest.mark.parametrize("value", ["false", "0", "off", "disable", "flase"])
+def test_any_kill_switch_value_but_a_clear_on_is_off(value):
+    datastore = shared_datastore()
+    datastore.set_value(KILL_SWITCH_KEY, value, local=False)
+    run, shell, rec, _ = process(payload(), datastore)
+    assert_refused(run, shell, rec, "refused", "kill switch")
+
+
+def test_the_kill_switch_is_checked_again_when_a_queued_remediation_starts():
+    datastore = shared_datastore()
+    datastore.set_value(KILL_SWITCH_KEY, "false", local=False)
+    ok, result = run_python_action(
+        "validate_targets",
+        {"kind": "service", "host": "web-1", "labels": {"service": "nginx"}},
+        SCOPE,
+        datastore,
+    )
+    assert not ok and "refused, nothing was run: kill switch" in result["error"]
+
+
+def test_the_caps_count_per_workflow_too_whatever_alertnames_authors_make_up():
+    datastore = shared_datastore()
+    config = {"rate_limit_remediations": 2, "max_hosts_in_flight": 10}
+    states = []
+    for i in range(3):
+        doc = payload(f"web-{i}:9100")
+        doc["alertname"] = doc["labels"]["alertname"] = f"Made-up-{i}"
+        _, _, rec, _ = process(doc, datastore, config)
+        states.append(rec["state"])
+    assert states == ["remediated", "remediated", "rate_limited"]
+    assert "poundcake.remediate_service_down" in rec["reason"]
+
+
+def test_a_canceled_remediation_gives_its_slot_back():
+    datastore = shared_datastore()
+    config = {**SCOPE, "max_hosts_in_flight": 1}
+    doc = payload("web-1:9100")
+    params = {
+        "alert": doc,
+        "execution_id": "exec-1",
+        "workflow": "poundcake.remediate_service_down",
+    }
+    ok, first = run_python_action("record_alert", params, config, datastore)
+    assert ok and first["state"] == "remediating"
+    resolved = dict(doc, status="resolved")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("poundcake.st2_api.St2Api.cancel", lambda self, execution_id: None)
+        patch.setenv("ST2_ACTION_API_URL", "http://127.0.0.1:9/v1")
+        ok, _ = run_python_action(
+            "resolve_incident", {"alert": resolved}, {"on_resolve": "cancel"}, datastore
+        )
+    assert ok
+    other = payload("web-2:9100")
+    params = {
+        "alert": other,
+        "execution_id": "exec-2",
+        "workflow": "poundcake.remediate_service_down",
+    }
+    ok, second = run_python_action("record_alert", params, config, datastore)
+    assert second["state"] == "remediating", second["note"]

@@ -122,3 +122,24 @@ def test_the_built_in_deny_list_holds_whatever_the_config_allows(name):
 def test_the_deny_list_names_the_units_the_issue_requires():
     for pattern in ("ssh", "sshd", "systemd-*", "dbus", "networking", "getty@*", "st2*", "user@*"):
         assert pattern in DENIED_UNITS
+
+
+@pytest.mark.parametrize("value", ["rescue\n", "sshd\n", "nginx\nreboot", "nginx\r"])
+def test_a_trailing_newline_never_slips_past_the_patterns(value):
+    with pytest.raises(OutOfScope.__mro__[1]):  # TargetRejected
+        unit_in_scope(value)
+
+
+@pytest.mark.parametrize("instance", ["0.0.0.0:9100", "[::]:9100", "2130706433", "127.1"])
+def test_every_spelling_of_this_machine_is_the_st2_host(instance):
+    here = St2Host(names=("st2-box",), addresses=("192.0.2.2",))
+    with pytest.raises(OutOfScope, match="st2 host itself"):
+        host_in_scope(instance, {"allowed_hosts": ["*", "0.0.0.0/0", "::/0"]}, here)
+
+
+def test_the_st2_hosts_interface_address_is_refused_though_no_name_resolves_to_it():
+    here = St2Host(names=("st2-box",), addresses=("192.0.2.2",), resolve=lambda name: ())
+    with pytest.raises(OutOfScope, match="st2 host itself"):
+        host_in_scope("192.0.2.2:9100", {"allowed_hosts": ["192.0.2.0/24"]}, here)
+    with pytest.raises(OutOfScope, match="st2 host itself"):
+        host_in_scope("[::ffff:192.0.2.2]:9100", {"allowed_hosts": ["*"]}, here)

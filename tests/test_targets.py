@@ -118,3 +118,14 @@ def test_the_host_goes_through_the_scope_again():
         validate("service", "web-1", {"service": "nginx"}, {}, ELSEWHERE)
     with pytest.raises(TargetRejected, match="st2 host"):
         check("service", "st2-box", {"service": "nginx"}, {})
+
+
+def test_a_long_hostile_path_is_refused_at_once():
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(TargetRejected):
+        absolute_path("/" + "a" * 5000 + "!")
+    with pytest.raises(TargetRejected):
+        absolute_path("/var\n")
+    assert time.monotonic() - started < 0.5  # no backtracking blow-up

@@ -18,10 +18,10 @@ from poundcake.inert import inert
 ALERT_STATUSES = ("firing", "resolved")
 # Alertmanager renders a fingerprint as 16 lowercase hex digits; allow some
 # slack for other senders but keep it to hex so it is safe in ids and keys.
-_FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}\Z")
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"([Zz]|[+-]\d{2}:\d{2})$"
+    r"([Zz]|[+-]\d{2}:\d{2})\Z"
 )
 # Go's zero time: Alertmanager sends it as endsAt when an alert has no end.
 _ZERO_TIME_YEAR = "0001"

@@ -20,7 +20,7 @@ import re
 from typing import Any, Dict, Mapping, Optional
 
 ROUTE_PREFIX = "poundcake."
-TRACKING_ID = re.compile(r"^[0-9a-f]{8,64}-[0-9]{8}T[0-9]{6}(\.[0-9]{1,9})?Z$")
+TRACKING_ID = re.compile(r"^[0-9a-f]{8,64}-[0-9]{8}T[0-9]{6}(\.[0-9]{1,9})?Z\Z")
 SCHEMA = {
     "title": "PoundCake remediation approval",
     "type": "object",

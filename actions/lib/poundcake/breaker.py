@@ -56,9 +56,15 @@ def admit(
 
 
 def trial_ended(
-    store: StateStore, lock: Lock, alertname: str, tracking_id: str, succeeded: bool, now: float
+    store: StateStore,
+    lock: Lock,
+    alertname: str,
+    tracking_id: str,
+    succeeded: Optional[bool],
+    now: float,
 ) -> Optional[str]:
-    """Close the breaker after its trial succeeded, reopen it after it failed;
+    """Close the breaker after its trial succeeded, reopen it after it failed,
+    let another trial through after one that ended neither way (``None``);
     what happened (None: ``tracking_id`` was no trial)."""
     key = open_key(alertname)
     with lock(key):
@@ -68,6 +74,10 @@ def trial_ended(
         if succeeded:
             reset(store, alertname)
             return "closed"
+        if succeeded is None:
+            doc.update(trial=None)
+            store.put(key, doc)
+            return "trial cleared"
         doc.update(opened_at=iso(now), opened_at_ts=now, trial=None, state="open")
         store.put(key, doc)
         return "reopened"

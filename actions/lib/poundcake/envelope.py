@@ -12,7 +12,10 @@ question to a human) and, when approval was required, in
    names one → ``refused``;
 3. approval (:mod:`poundcake.approval`) → ``awaiting_approval`` (in observe
    mode only noted: a dry run changes nothing, so nobody is asked);
-4. the rate and blast radius (:mod:`poundcake.rate_limit`) → ``rate_limited``.
+4. the rate and blast radius (:mod:`poundcake.rate_limit`), per alertname
+   and per workflow → ``rate_limited``;
+5. the circuit breaker (:mod:`poundcake.breaker`) → ``skipped``; a
+   half-open breaker lets this one through as its trial.
 
 Only a ``remediating`` verdict lets ``remediate`` be requested, with the
 normalized host the per-host policy keys on.
@@ -23,17 +26,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
-from poundcake import approval, rate_limit
+from poundcake import approval, breaker, rate_limit
+from poundcake.lifecycle_config import DEFAULTS
 from poundcake.scope import St2Host, TargetRejected, host_in_scope, unit_in_scope
 from poundcake.state_store import PREFIX, Lock, StateStore
 
 KILL_SWITCH_KEY = PREFIX + "remediation_enabled"
-_OFF = ("false", "0", "no", "off", "disabled")
+_ON = ("true", "1", "yes", "on", "enabled")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    state: str  # remediating | refused | rate_limited | awaiting_approval
+    state: str  # remediating | refused | rate_limited | skipped | awaiting_approval
     reason: str
     host: str = ""
     escalate: bool = False
@@ -48,12 +52,25 @@ def kill_switch(config: Mapping[str, Any], stored: Optional[str]) -> Optional[st
     """Why remediation is switched off, or None."""
     if config.get("remediation_enabled") is False:
         return "kill switch: remediation_enabled is false in the pack config"
-    if stored is not None and stored.strip().strip('"').lower() in _OFF:
+    # fail safe: any value but a clear "on" (a typo such as "disable" too) is off
+    if stored is not None and stored.strip().strip('"').lower() not in _ON:
         return (
             f"kill switch: the datastore key {KILL_SWITCH_KEY} is {stored.strip()!r} "
             f"(st2 key set {KILL_SWITCH_KEY} true turns remediation back on)"
         )
     return None
+
+
+def leave(
+    store: StateStore, lock: Lock, record: Mapping[str, Any], succeeded: Optional[bool], now: float
+) -> Optional[str]:
+    """Give back what the door handed an incident whose remediation ended: its
+    rate slots, and the breaker's half-open trial if it was one (``succeeded``
+    None: it ended neither way, e.g. canceled). What the breaker did, if anything."""
+    workflow = (record.get("remediation") or {}).get("workflow", "")
+    alertname, tracking_id = record.get("alertname", ""), record["tracking_id"]
+    rate_limit.release(store, lock, rate_limit.subjects(alertname, workflow), tracking_id)
+    return breaker.trial_ended(store, lock, alertname, tracking_id, succeeded, now)
 
 
 class Door:
@@ -112,15 +129,17 @@ class Door:
                 reason = f"waiting for a human: {why}"
                 return Verdict("awaiting_approval", reason, host, approval=asked)
             note = f"; would have asked for approval ({why})"
-        admission = rate_limit.admit(
-            self.store,
-            self.lock,
-            alert.get("alertname", ""),
-            alert["tracking_id"],
-            host,
-            rate_limit.Limits.from_config(self.config),
-            now,
-        )
+        alertname, tracking_id = alert.get("alertname", ""), alert["tracking_id"]
+        names = rate_limit.subjects(alertname, remediation)
+        limits = rate_limit.Limits.from_config(self.config)
+        admission = rate_limit.admit(self.store, self.lock, names, tracking_id, host, limits, now)
         if not admission.admitted:
             return Verdict("rate_limited", admission.reason, host, admission.escalate)
+        cooldown = self.config.get(
+            "breaker_cooldown_seconds", DEFAULTS["breaker_cooldown_seconds"][0]
+        )
+        skipped = breaker.admit(self.store, self.lock, alertname, tracking_id, cooldown, now)
+        if skipped:
+            rate_limit.release(self.store, self.lock, names, tracking_id)
+            return Verdict("skipped", skipped, host)
         return Verdict("remediating", f"in scope ({host}){note}", host)

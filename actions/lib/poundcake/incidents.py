@@ -23,7 +23,14 @@ ACTIVE = "remediating"
 AWAITING = "awaiting_approval"
 # What a remediation that ran ends in (its workflow may say diagnosed or
 # nothing_to_do instead of remediated); not_approved is a human's final word.
-FINAL_REMEDIATION = ("remediated", "diagnosed", "nothing_to_do", "failed", "not_approved")
+FINAL_REMEDIATION = (
+    "remediated",
+    "diagnosed",
+    "nothing_to_do",
+    "failed",
+    "not_approved",
+    "not_cleared",
+)
 SUCCESS_STATES = ("remediated", "diagnosed", "nothing_to_do")
 MAX_HISTORY = 50
 # Every state a record can be in, by what it asks of people (the board's

@@ -12,7 +12,7 @@ from poundcake.incidents import attention, view
 from poundcake.state_store import INCIDENT, StateStore
 from poundcake.tracking import request_time
 
-_FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}\Z")
 # Single record reads list_alerts makes before reading every record instead.
 MAX_READS = 500
 

@@ -96,6 +96,7 @@ def _resolve(
         "resolved_at": record["resolved_at"],
         "note": note,
         "canceled": [running] if cancel else [],
+        "record": record,
     }
 
 

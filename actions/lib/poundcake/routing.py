@@ -26,8 +26,8 @@ DEFAULT_RUNBOOKS = {
     "high_memory": "poundcake.remediate_high_memory",
     "host_unreachable": "poundcake.remediate_host_down",
 }
-ACTION_REF = re.compile(r"^[a-z0-9_-]+\.[A-Za-z0-9_-]+$")
-RUNBOOK = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+ACTION_REF = re.compile(r"^[a-z0-9_-]+\.[A-Za-z0-9_-]+\Z")
+RUNBOOK = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
 
 
 class RoutingError(ValueError):

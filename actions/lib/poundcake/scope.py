@@ -25,15 +25,16 @@ import fnmatch
 import ipaddress
 import re
 import socket
-from typing import Any, Callable, FrozenSet, Iterable, Mapping, Optional, Sequence, Set
+from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set
 
 # host[:port], [v6]:port, or a bare IPv6 address (no shell metacharacter in any).
 _INSTANCE = re.compile(
-    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]{2,45})\]|(?P<name>[A-Za-z0-9.-]{1,254}))(?::(?P<port>[0-9]{1,5}))?$"
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]{2,45})\]|(?P<name>[A-Za-z0-9.-]{1,254}))(?::(?P<port>[0-9]{1,5}))?\Z"
 )
-_BARE_V6 = re.compile(r"^[0-9A-Fa-f:.]{2,45}$")
-HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
-UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,240}$")
+_NUMERIC = re.compile(r"^(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){0,3}\Z")
+_BARE_V6 = re.compile(r"^[0-9A-Fa-f:.]{2,45}\Z")
+HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*\Z")
+UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,240}\Z")
 UNIT_SUFFIXES = (
     ".service",
     ".socket",
@@ -116,7 +117,19 @@ def normalize_host(instance: Any) -> str:
     host = match.group("name").lower().rstrip(".")
     if not host or not HOST.match(host) or ".." in host:
         raise TargetRejected(f"host {instance!r} is not a hostname or IP address")
-    return host
+    return _dotted_quad(host) or host
+
+
+def _dotted_quad(host: str) -> Optional[str]:
+    """The canonical form of an IPv4 address spelt as libc also reads it
+    (``127.1``, ``2130706433``, ``0x7f.0.0.1``), so that no spelling gets
+    past a CIDR, the st2-host check or the per-host policy; None for a name."""
+    if not _NUMERIC.match(host):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _v6(text: str, instance: str) -> str:
@@ -151,8 +164,9 @@ class St2Host:
 
     @classmethod
     def here(cls) -> St2Host:
-        """This machine: its host name, FQDN and what they resolve to."""
-        return cls(names=(socket.gethostname(), socket.getfqdn()))
+        """This machine: its host name, FQDN, what they resolve to, and the
+        addresses of its interfaces (a name may not resolve to them)."""
+        return cls(names=(socket.gethostname(), socket.getfqdn()), addresses=local_addresses())
 
     def _add_address(self, address: str) -> None:
         try:
@@ -171,8 +185,10 @@ class St2Host:
             except ValueError:
                 continue
             mapped = getattr(address, "ipv4_mapped", None)
-            if address.is_loopback or address in self.addresses or (mapped and mapped.is_loopback):
-                return True
+            for candidate in (address, mapped) if mapped else (address,):
+                # 0.0.0.0 and :: reach this machine too
+                if candidate.is_loopback or candidate.is_unspecified or candidate in self.addresses:
+                    return True
         return False
 
 
@@ -182,6 +198,28 @@ def _is_address(host: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def local_addresses() -> List[str]:
+    """The addresses of this machine's interfaces, read from Linux's /proc
+    (IPv4: the LOCAL entries of fib_trie; IPv6: if_inet6); none elsewhere."""
+    found: List[str] = []
+    try:
+        with open("/proc/net/fib_trie") as fp:
+            lines = fp.read().splitlines()
+        for previous, line in zip(lines, lines[1:]):
+            if "/32 host LOCAL" in line:
+                found.append(previous.split()[-1])
+    except OSError:
+        pass
+    try:
+        with open("/proc/net/if_inet6") as fp:
+            for line in fp:
+                raw = line.split()[0]
+                found.append(":".join(raw[i : i + 4] for i in range(0, 32, 4)))
+    except (OSError, IndexError):
+        pass
+    return found
 
 
 def _resolve(name: str) -> Sequence[str]:

@@ -215,6 +215,8 @@ class StatePoller:
             closed = dog.stuck(record)
             self._metrics.stuck.inc(closed is not None)
             return closed or record
+        if record["state"] == "awaiting_approval":
+            dog.approval_overdue(record)
         return record
 
     def _loop(self) -> None:

@@ -42,7 +42,7 @@ SUPPRESSION = PREFIX + "suppression."
 BREAKER_FAILURE = PREFIX + "breaker_failure."
 BREAKER_OPEN = PREFIX + "breaker_open."
 PAGE = 100  # st2api's default api.max_page_size; st2 3.8 lists at most that per call
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
 
 
 def iso(ts: float) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from poundcake.state_store import SUPPRESSION, StateStore, iso
 
 OPERATORS = ("=", "!=", "=~", "!~", "exists", "not_exists")
-_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 
 
 class SuppressionError(ValueError):

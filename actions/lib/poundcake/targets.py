@@ -18,9 +18,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from poundcake.scope import St2Host, TargetRejected, host_in_scope, unit_in_scope
 
 # Prometheus' instance label is usually host:port (the port of the exporter).
-INSTANCE = re.compile(r"^(?P<host>[A-Za-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?$")
-PATH = re.compile(r"^/(?:[A-Za-z0-9_.-]+/?)*$")
-SIZE = re.compile(r"^[0-9]{1,6}[KMG]$")
+INSTANCE = re.compile(r"^(?P<host>[A-Za-z0-9.-]{1,253})(?::(?P<port>[0-9]{1,5}))?\Z")
+PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,4095}\Z")  # linear: no nested repetition
+SIZE = re.compile(r"^[0-9]{1,6}[KMG]\Z")
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from typing import Optional
 from poundcake.alertmanager import Alert
 
 REQUEST_ID_PREFIX = "req-"
-_INCIDENT_ID = re.compile(r"^[0-9a-f]{8,64}-\d{8}T\d{6}(?:\.\d{1,9})?Z$")
-_REQUEST_ID = re.compile(r"^req-[0-9a-f]{32}$")
+_INCIDENT_ID = re.compile(r"^[0-9a-f]{8,64}-\d{8}T\d{6}(?:\.\d{1,9})?Z\Z")
+_REQUEST_ID = re.compile(r"^req-[0-9a-f]{32}\Z")
 
 
 def new_request_id(now: Optional[float] = None) -> str:

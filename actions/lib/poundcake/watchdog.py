@@ -10,6 +10,9 @@ leave such a record wrong for good, and the poll closes both:
   the alertname (operators' rules live in their own packs, so the sensor
   cannot know beforehand). Recorded ``unrouted``; a ``process_alert`` that
   starts later still decides as usual.
+- **overdue approval**: a record ``awaiting_approval`` past its expiry whose
+  inquiry nobody answered (``expire_approval`` did not run): answered no, so
+  ``process_alert`` records ``not_approved`` and escalates.
 - **stuck**: a record that says ``remediating`` while its ``process_alert``
   has ended in st2 (failed, canceled, abandoned, or gone) without recording
   the end, or that has been remediating longer than any remediation can take
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Mapping, Optional
 
+from poundcake.envelope import leave
 from poundcake.incidents import log, observe
 from poundcake.st2_api import St2Api, St2ApiError
 from poundcake.state_store import INCIDENT, Lock, StateStore, epoch, iso
@@ -99,11 +103,14 @@ class Watchdog:
         """Record ``payload``'s incident unrouted if st2 ran no process_alert for it."""
         tracking_id = payload["tracking_id"]
         try:
-            traces = self._api().checked("GET", f"/traces?trace_tag={tracking_id}&limit=1")
+            traces = self._api().checked("GET", f"/traces?trace_tag={tracking_id}&limit=10")
         except St2ApiError as exc:
             self._log.warning("%s: could not read its st2 trace: %s", tracking_id, exc)
             return None
-        reason = unrouted_reason((traces or [None])[0], payload.get("alertname", ""))
+        every = {
+            "action_executions": [e for t in traces or [] for e in t.get("action_executions") or []]
+        }
+        reason = unrouted_reason(every, payload.get("alertname", ""))
         if reason is None:
             return None
         key = INCIDENT + tracking_id
@@ -121,13 +128,20 @@ class Watchdog:
     def stuck(self, record: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         """Close a remediating record that will never move by itself (failed, escalated)."""
         execution_id = (record.get("remediation") or {}).get("execution_id")
+        now = self._store.clock()
         try:
             execution = self._execution(execution_id)
+            reason = stuck_reason(record, execution, now, self._stuck_after)
+            if (
+                reason
+                and execution
+                and execution.get("status") == "running"
+                and self._queued(execution_id)
+            ):
+                return None  # waiting its turn behind a concurrency policy, not hung
         except St2ApiError as exc:
             self._log.warning("%s: could not read its execution: %s", record["tracking_id"], exc)
             return None
-        now = self._store.clock()
-        reason = stuck_reason(record, execution, now, self._stuck_after)
         if reason is None:
             return None
         key = INCIDENT + record["tracking_id"]
@@ -147,7 +161,34 @@ class Watchdog:
             log(current, "failed", now, note)
             current.update(state="failed", reason=note)
             self._store.put(key, current, ttl=self._ttl)
+        leave(self._store, self._lock, current, False, now)
         return current
+
+    def approval_overdue(self, record: Mapping[str, Any]) -> bool:
+        """Answer no to an approval past its expiry that nobody answered: the
+        backstop for an expire_approval that never ran. Whether it answered."""
+        asked = record.get("approval") or {}
+        inquiry, expires = asked.get("inquiry_id"), asked.get("expires_at")
+        if not inquiry or not expires or self._store.clock() < epoch(expires) + GRACE_SECONDS:
+            return False
+        comment = "no answer within approval_timeout_seconds (expired by the sensor's watchdog)"
+        try:
+            api = self._api()
+            if not api.pending_inquiry(inquiry):
+                return False
+            api.respond(inquiry, {"approved": False, "comment": comment})
+        except St2ApiError as exc:
+            self._log.warning(
+                "%s: could not expire inquiry %s: %s", record["tracking_id"], inquiry, exc
+            )
+            return False
+        return True
+
+    def _queued(self, execution_id: str) -> bool:
+        """Whether a descendant of the execution waits for a policy (delayed, ...)."""
+        children = self._api().checked("GET", f"/executions/{execution_id}/children?depth=-1")
+        waiting = ("requested", "scheduled", "delayed", "policy-delayed")
+        return any(c.get("status") in waiting for c in children or [])
 
     def _execution(self, execution_id: Optional[str]) -> Optional[Mapping[str, Any]]:
         if not execution_id:
