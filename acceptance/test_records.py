@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 import urllib.request
 
+import pytest
+
 from conftest import WEBHOOK_URL, restart_sensor
 from st2 import wait_until
 from story import parse_time
@@ -57,29 +59,21 @@ def test_a_high_cpu_without_a_service_ends_diagnosed_with_its_finding(alerting):
     assert record["remediation"]["detail"].startswith("diagnosed only")
 
 
+@pytest.mark.parametrize("ttl", [3600, 0], ids=["an-hour", "0-means-never"])
 def test_a_resolved_record_keeps_incident_ttl_seconds_as_st2_stores_it(
-    alerting, configure, st2, target
+    alerting, configure, st2, target, ttl
 ):
-    configure(incident_ttl_seconds=3600)
-    target.unit("svc-ttl", "failed")
-    alert = alerting.fire("ServiceDown", service="svc-ttl", auto_remediate="true")
+    configure(incident_ttl_seconds=ttl)
+    unit = f"svc-ttl-{ttl}"
+    target.unit(unit, "failed")
+    alert = alerting.fire("ServiceDown", service=unit, auto_remediate="true")
     story = alerting.story(alert)
     assert story.execution()["status"] == "succeeded"
     alerting.resolve(alert)
     key = f"poundcake.incident.{story.tracking_id}"
     wait_until(lambda: (st2.record(key) or {}).get("state") == "resolved", 60, "the resolve")
-    kvp = st2.key(key)
-    expires = parse_time(kvp["expire_timestamp"])
-    assert abs(expires - (time.time() + 3600)) < 120, kvp["expire_timestamp"]
-
-
-def test_incident_ttl_0_means_never(alerting, configure, st2, target):
-    configure(incident_ttl_seconds=0)
-    target.unit("svc-ttl0", "failed")
-    alert = alerting.fire("ServiceDown", service="svc-ttl0", auto_remediate="true")
-    story = alerting.story(alert)
-    assert story.execution()["status"] == "succeeded"
-    alerting.resolve(alert)
-    key = f"poundcake.incident.{story.tracking_id}"
-    wait_until(lambda: (st2.record(key) or {}).get("state") == "resolved", 60, "the resolve")
-    assert not st2.key(key).get("expire_timestamp"), "no TTL: kept until deleted"
+    stored = st2.key(key).get("expire_timestamp")
+    if ttl == 0:
+        assert not stored, "no TTL: kept until deleted"
+    else:
+        assert abs(parse_time(stored) - (time.time() + ttl)) < 120, stored
