@@ -8,7 +8,6 @@ import time
 import urllib.request
 
 import pytest
-
 from conftest import WEBHOOK_URL, restart_sensor
 from st2 import wait_until
 from story import parse_time
