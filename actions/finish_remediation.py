@@ -46,6 +46,7 @@ class FinishRemediation(PoundCakeAction):
                 tracking_id,
                 self.lifecycle("breaker_failures"),
                 self.lifecycle("breaker_window_seconds"),
+                self.lifecycle("breaker_cooldown_seconds"),
             )
         return True, {
             "tracking_id": tracking_id,

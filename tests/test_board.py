@@ -82,7 +82,13 @@ def stored(rows, now):
         store.put(INCIDENT + rec["tracking_id"], rec)
     store.put(
         BREAKER_OPEN + "HostDown",
-        {"alertname": "HostDown", "opened_at": iso(now - 1200), "failures": 3},
+        {
+            "alertname": "HostDown",
+            "state": "open",
+            "opened_at": iso(now - 1200),
+            "failures": 3,
+            "half_opens_at": "2026-11-23T09:15:00.000000Z",
+        },
     )
     open_window(datastore, "instance", "web-.*", "kernel upgrade", op="=~", minutes=90)
     return datastore
@@ -315,6 +321,7 @@ class BoardInBrowserTest(BaseSensorTestCase):
             assert text in dom, text
         assert "(escalated)" in dom and "verification failed" in dom
         assert "kernel upgrade" in dom and "reset_breaker alertname=HostDown" in dom
+        assert "2026-11-23T09:15:00.000000Z" in dom  # when the breaker tries again
         assert 'href="https://st2.test/#/history/6b04' in dom
         assert "records read" in dom
 

@@ -78,13 +78,22 @@ def trial_ended(
             doc.update(trial=None)
             store.put(key, doc)
             return "trial cleared"
-        doc.update(opened_at=iso(now), opened_at_ts=now, trial=None, state="open")
+        cooldown = doc.get("cooldown_seconds") or 0
+        half_opens = iso(now + cooldown) if cooldown else None
+        doc.update(
+            opened_at=iso(now), opened_at_ts=now, trial=None, state="open", half_opens_at=half_opens
+        )
         store.put(key, doc)
         return "reopened"
 
 
 def record_failure(
-    store: StateStore, alertname: str, tracking_id: str, threshold: int, window: int
+    store: StateStore,
+    alertname: str,
+    tracking_id: str,
+    threshold: int,
+    window: int,
+    cooldown: int = 0,
 ) -> Optional[Dict[str, Any]]:
     """Count a failed remediation; return the breaker record if this opened it."""
     now = store.clock()
@@ -99,6 +108,8 @@ def record_failure(
         "state": "open",
         "opened_at": iso(now),
         "opened_at_ts": now,
+        "cooldown_seconds": cooldown,
+        "half_opens_at": iso(now + cooldown) if cooldown else None,
         "failures": len(failures),
         "window_seconds": window,
         "last_tracking_id": tracking_id,

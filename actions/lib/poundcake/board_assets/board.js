@@ -312,8 +312,10 @@ function draw(state) {
   fillOptions(state);
   drawCounts(state);
   fill("breakers", (state.breakers || []).map((b) => [
-    b.alertname, b.opened_at, b.failures, "st2 run poundcake.reset_breaker alertname=" + b.alertname,
-  ]), 4, "none open");
+    b.alertname, b.state || "open", b.opened_at, b.failures,
+    b.trial ? "trial " + b.trial + " running" : (b.half_opens_at || "at reset only"),
+    "st2 run poundcake.reset_breaker alertname=" + b.alertname,
+  ]), 6, "none open");
   fill("suppressions", (state.suppressions || []).map((s) => [
     s.suppression_id,
     (s.matchers || []).map((m) => m.name + " " + m.op + " " + (m.value || "")).join(", "),
