@@ -38,6 +38,7 @@ def refused(story, target, since, state="refused"):
     return record, message
 
 
+@pytest.mark.release
 def test_the_st2_host_is_refused_under_each_of_its_names_and_addresses(alerting, target):
     """allowed_hosts lists the loopback target as exactly 'localhost'; no other
     name or address of this machine gets through."""
@@ -54,6 +55,7 @@ def test_the_st2_host_is_refused_under_each_of_its_names_and_addresses(alerting,
     assert target.unit_state("svc-st2host") == "failed"
 
 
+@pytest.mark.release
 @pytest.mark.parametrize(
     "service, words",
     [("reboot.target", "not a .service unit"), ("sshd", "deny-list"), ("st2api", "deny-list")],
@@ -67,6 +69,7 @@ def test_units_outside_the_scope_run_nothing(alerting, target, configure, servic
     assert target.calls(service.split(".")[0], since) == []
 
 
+@pytest.mark.release
 def test_the_kill_switch_key_refuses_without_a_reload(alerting, target, st2):
     target.unit("svc-killed", "failed")
     st2.cli("key", "set", "poundcake.remediation_enabled", "false", as_json=False)
@@ -83,6 +86,7 @@ def test_the_kill_switch_key_refuses_without_a_reload(alerting, target, st2):
     assert target.unit_state("svc-killed") == "active"
 
 
+@pytest.mark.release
 def test_an_operators_own_workflow_is_held_to_the_same_scope(alerting, target, configure):
     configure(allowed_actions=["core.local"], runbooks={"run_local": "core.local"})
     since = time.time()
@@ -116,6 +120,7 @@ def test_two_ports_of_one_host_are_remediated_one_at_a_time(alerting, target):
     assert restarts[1] - restarts[0] >= 3.5, f"restarts {restarts[1] - restarts[0]:.1f} s apart"
 
 
+@pytest.mark.release
 def test_a_burst_is_held_to_the_rate_and_blast_radius(alerting, target, configure, st2):
     """Five ServiceDowns at once on two hosts (localhost and 127.0.0.1, both
     listed exactly) with max_hosts_in_flight 1 and 3 a window: the shim never
@@ -188,6 +193,7 @@ def test_an_approved_remediation_runs_after_st2_inquiry_respond(alerting, target
     assert story.record()["state"] == "remediated"
 
 
+@pytest.mark.release
 def test_an_unanswered_approval_times_out_without_an_st2_conf_change(alerting, target, configure):
     configure(
         approval_required={"workflows": ["poundcake.remediate_service_down"]},

@@ -21,6 +21,7 @@ def names(kind):
     )
 
 
+@pytest.mark.release
 def test_every_resource_of_the_pack_is_registered_and_enabled(st2, pack):
     actions = {a["name"]: a for a in st2.get("actions", pack="poundcake")}
     assert sorted(actions) == names("actions")
@@ -36,6 +37,7 @@ def test_every_resource_of_the_pack_is_registered_and_enabled(st2, pack):
     assert {"poundcake.alert", "poundcake.alert_group"} <= triggers
 
 
+@pytest.mark.release
 def test_the_webhook_token_is_an_encrypted_st2kv_value_the_sensor_uses(st2, pack):
     stored = st2.key(TOKEN_KEY)
     assert stored["secret"] is True and stored["encrypted"] is True
@@ -55,6 +57,7 @@ def test_the_webhook_token_is_an_encrypted_st2kv_value_the_sensor_uses(st2, pack
         assert status == expected, (token[:4], status)
 
 
+@pytest.mark.release
 @pytest.mark.skipif(not RIG, reason="needs st2's server tools on this host (the st2 kit)")
 def test_registration_passes_register_fail_on_failure(pack):
     pack_path = os.path.join(RIG, "opt", "packs", "poundcake")

@@ -28,6 +28,7 @@ def assert_traced(story, rule):
     assert tree <= set(traced["action_executions"]), "executions missing from the trace"
 
 
+@pytest.mark.release
 def test_service_down_restarts_the_unit_as_root_and_verifies(alerting, target):
     target.unit("svc-ok", "failed")
     alert = alerting.fire("ServiceDown", service="svc-ok", auto_remediate="true")
@@ -77,6 +78,7 @@ def test_slow_restart_is_waited_for(alerting, target):
     assert figures["sensor_to_end"] - figures["sensor_to_start"] >= 8
 
 
+@pytest.mark.release
 @pytest.mark.parametrize("alertname", ["HighCPU", "HighMemory"])
 def test_resource_alert_diagnoses_then_restarts_the_named_service(alerting, target, alertname):
     unit = f"svc-{alertname.lower()}"
@@ -93,6 +95,7 @@ def test_resource_alert_diagnoses_then_restarts_the_named_service(alerting, targ
     record_timing(ref.split(".")[1], story, ref)
 
 
+@pytest.mark.release
 def test_disk_space_deletes_only_old_files_in_the_configured_path(alerting, target):
     area = target.disk_area("main")
     before = sorted(os.listdir(area["cleanup"]))
@@ -112,6 +115,7 @@ def test_disk_space_deletes_only_old_files_in_the_configured_path(alerting, targ
     record_timing("remediate_disk_space", story, "poundcake.remediate_disk_space")
 
 
+@pytest.mark.release
 def test_host_down_probes_the_exporter_port_open_and_closed(
     alerting, target, configure, open_port, closed_port
 ):

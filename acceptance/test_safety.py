@@ -8,6 +8,7 @@ from conftest import record_timing
 from test_remediation import escalations
 
 
+@pytest.mark.release
 @pytest.mark.parametrize(
     "labels",
     [
@@ -68,6 +69,7 @@ def test_runbook_annotation_routes_to_its_mapped_workflow(alerting, target):
     assert story.record()["remediation"]["workflow"] == "poundcake.remediate_service_down"
 
 
+@pytest.mark.release
 @pytest.mark.parametrize("runbook", ["run_anything", "no_such_runbook"])
 def test_a_runbook_outside_the_allow_list_runs_nothing_and_escalates(alerting, target, runbook):
     alert = alerting.fire(

@@ -17,13 +17,19 @@ kit_build() {
   mkdir -p "$(dirname "$RIG")"
   log="$(mktemp "${TMPDIR:-/tmp}/poundcake-$KIT_NAME-build.XXXXXX")"
   echo "$KIT_NAME: building the st2 kit into $RIG"
-  if ! RIG="$RIG" START=0 EXTRA_APT="iproute2" "$kit/build.sh" >"$log" 2>&1; then
+  local sources="${ST2_SOURCES:-SOURCES}"
+  [ -f "$kit/src/$sources" ] || kit_die "ST2_SOURCES=$sources: no such list in $kit/src ($(cd "$kit/src" && echo SOURCES*))"
+  echo "$KIT_NAME: st2 from $sources"
+  if ! RIG="$RIG" ST2_SOURCES="$sources" START=0 EXTRA_APT="iproute2" "$kit/build.sh" >"$log" 2>&1; then
     tail -40 "$log" >&2
     kit_die "building the st2 kit failed (log: $log)"
   fi
   rm -f "$log"
-  # The namespace has no network: the pack's virtualenv installs from wheels fetched now.
-  "$RIG/wheelhouse.sh" "$@" >/dev/null
+  # The namespace has no network: the pack's virtualenv, and those up.sh makes for the kit's
+  # own packs (st2 v3.9.0's linux pack needs pyinotify), install from wheels fetched now.
+  local req wheels=("$@")
+  for req in "$RIG"/opt/packs/*/requirements.txt; do [ -f "$req" ] && wheels+=(-r "$req"); done
+  "$RIG/wheelhouse.sh" "${wheels[@]}" >/dev/null
 }
 
 kit_run() {
