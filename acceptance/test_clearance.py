@@ -56,7 +56,11 @@ def loop(alerting, configure, real_service, target, helps: bool):
     prometheus = PrometheusProcess(
         case, [f"localhost:{port}"], [rule(case, unit, case)], alerting.am.url
     )
-    configure(clear_timeout_seconds=25, prometheus_url=prometheus.url)
+    # the unit that does not help runs (on another port), so it is restarted only
+    # with restart_when_active; otherwise its record would say nothing_to_do
+    configure(
+        clear_timeout_seconds=25, prometheus_url=prometheus.url, restart_when_active=not helps
+    )
     try:
         if helps:
             wait_until(

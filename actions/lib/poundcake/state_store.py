@@ -78,12 +78,20 @@ class StateStore:
         return json.loads(raw) if raw else None
 
     def put(self, key: str, doc: Dict[str, Any], ttl: Optional[int] = None) -> None:
+        """Write ``doc``; ``ttl`` seconds of st2 key TTL, ``0`` never expire,
+        ``None`` leave as st2 does (no TTL on a new key).
+
+        st2 keeps a key's old ``expire_timestamp`` when it is set again
+        without a TTL (seen on the kit), so ``0`` deletes the key first."""
         value = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         self.calls += 1
         if ttl:
             self._svc.set_value(key, value, ttl=int(ttl), local=False)
-        else:
-            self._svc.set_value(key, value, local=False)
+            return
+        if ttl == 0:
+            self.calls += 1
+            self._svc.delete_value(key, local=False)
+        self._svc.set_value(key, value, local=False)
 
     def delete(self, key: str) -> bool:
         self.calls += 1
