@@ -196,8 +196,9 @@ class Loop:
         resolved = self.wait_trigger("resolved", 60)
         ends = parse_time(resolved["payload"]["ends_at"])
         self.event("cleared", ends, "Prometheus: ServiceDown resolved (endsAt)")
-        closed = wait_until(
-            lambda: self.st2.record(f"poundcake.resolved.{self.tracking_id}"),
+        key = f"poundcake.incident.{self.tracking_id}"
+        closed = wait_until(  # the resolve is written into the incident's record
+            lambda: (r := self.st2.record(key)) and r.get("state") == "resolved" and r,
             60,
             "the resolve of the incident",
         )

@@ -127,15 +127,6 @@ class Story:
     def record(self) -> Optional[Dict[str, Any]]:
         return self.st2.record(f"poundcake.incident.{self.tracking_id}")
 
-    def resolved(self) -> Optional[Dict[str, Any]]:
-        """The incident's close: a resolve key for an alert that asked for
-        remediation (the workflow may still hold its record), the record's own
-        state for the others (the sensor's recorder is their only writer)."""
-        if self.alert.labels.get("auto_remediate") == "true":
-            return self.st2.record(f"poundcake.resolved.{self.tracking_id}")
-        record = self.record()
-        return record if record and record["state"] == "resolved" else None
-
     def traced(self) -> Dict[str, List[str]]:
         """``st2 trace list --trace-tag <tracking id>``: the ids of what it holds, by
         kind (trigger instances of ``poundcake.*`` only; st2 adds an action
