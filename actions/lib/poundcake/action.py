@@ -14,8 +14,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from st2common.runners.base_action import Action
 
 from poundcake.envelope import KILL_SWITCH_KEY, Door
+from poundcake.incidents import transitions
 from poundcake.lifecycle_config import DEFAULTS
 from poundcake.state_store import StateStore
+from poundcake.transitions import Transitions
 
 # What run() returns: st2 marks the execution failed when the flag is False.
 Result = Tuple[bool, Any]
@@ -45,6 +47,19 @@ class PoundCakeAction(Action):
             return self.action_service.get_value(KILL_SWITCH_KEY, local=False)
 
         return Door(self.config_dict(), store or self.store(), self.lock, read_switch)
+
+    def transitions(self) -> Transitions:
+        """Where a write hands its transitions: messages, escalation alert, silence."""
+        return Transitions(self.config_dict(), self.logger)
+
+    def telling(self, store: StateStore) -> Callable[[Dict[str, Any], Any], None]:
+        """``close_incidents``' ``tell``: the resolve's transitions, handed on."""
+        told = self.transitions()
+
+        def tell(record: Dict[str, Any], since: Any) -> None:
+            told.tell(record, transitions(record, since), store.clock())
+
+        return tell
 
     def lifecycle(self, key: str) -> Any:
         """A lifecycle setting (see lifecycle_config); a bad value is an error."""
