@@ -115,9 +115,12 @@ class AlertmanagerProcess:
         group_by=("alertname",),
         repeat_interval="1h",
         peers=None,
+        config=None,
     ):
         """``peers``: None for a lone Alertmanager, else the cluster addresses of
-        the other members of an HA pair (this one gossips on a free port)."""
+        the other members of an HA pair (this one gossips on a free port).
+        ``config``: a whole configuration instead of one webhook receiver at
+        ``webhook_url`` (routes, several receivers)."""
         binary = shutil.which(ALERTMANAGER)
         if binary is None:
             raise RuntimeError(
@@ -126,7 +129,7 @@ class AlertmanagerProcess:
             )
         self.dir = tempfile.mkdtemp(prefix="poundcake-am-")
         self.port = free_port()
-        config = {
+        config = config or {
             "route": {
                 "receiver": "poundcake",
                 "group_by": list(group_by),
@@ -187,6 +190,11 @@ class AlertmanagerProcess:
         """GET /api/v2/alerts (``filter`` matchers as label=value pairs)."""
         query = urllib.parse.urlencode([("filter", f'{k}="{v}"') for k, v in filters.items()])
         with urllib.request.urlopen(f"{self.url}/api/v2/alerts?{query}", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def silence(self, silence_id):
+        """GET /api/v2/silence/<id>."""
+        with urllib.request.urlopen(f"{self.url}/api/v2/silence/{silence_id}", timeout=5) as resp:
             return json.loads(resp.read())
 
     def post_alerts(self, alerts):

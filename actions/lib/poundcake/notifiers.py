@@ -86,7 +86,7 @@ class NotifierConfigError(ValueError):
 class Notifier:
     name: str
     action: str
-    on: Sequence[str]
+    transitions: Sequence[str]
     parameters: Mapping[str, Any]
     thread: str = ""  # where the action's result holds the thread id
     thread_from: str = ""  # whose thread ${thread_id} is (default: its own)
@@ -109,7 +109,7 @@ def notifiers(config: Mapping[str, Any]) -> List[Notifier]:
         first = {
             "name": FIRST,
             "action": config["notify_action"],
-            "on": config.get("notify_on") if config.get("notify_on") is not None else TRANSITIONS,
+            "transitions": TRANSITIONS if config.get("notify_on") is None else config["notify_on"],
             "parameters": config.get("notify_parameters") or DEFAULT_PARAMETERS,
             "thread": config.get("notify_thread") or "",
         }
@@ -144,13 +144,14 @@ def _notifier(spec: Mapping[str, Any], where: str) -> Notifier:
         raise NotifierConfigError(
             f"{key('action')} must be an action ref (pack.action), not {action!r}"
         )
-    on = spec.get("on")
+    on = spec.get("transitions")
+    where_on = "config notify_on" if where == "notify_" else f"config {where}transitions"
     if not isinstance(on, (list, tuple)) or not on:
-        raise NotifierConfigError(f"{key('on')} must list transitions: {', '.join(TRANSITIONS)}")
+        raise NotifierConfigError(f"{where_on} must list transitions: {', '.join(TRANSITIONS)}")
     unknown = [t for t in on if t not in TRANSITIONS]
     if unknown:
         raise NotifierConfigError(
-            f"{key('on')}: {unknown[0]!r} is not a transition ({', '.join(TRANSITIONS)})"
+            f"{where_on}: {unknown[0]!r} is not a transition ({', '.join(TRANSITIONS)})"
         )
     parameters = spec.get("parameters")
     if not isinstance(parameters, Mapping) or not parameters:
@@ -260,7 +261,7 @@ def due(found: Sequence[Notifier], record: Mapping[str, Any], state: str) -> Lis
     told = (record.get("notifications") or {}).get("told") or []
     out = []
     for notifier in found:
-        if state not in notifier.on:
+        if state not in notifier.transitions:
             continue
         if state in ONCE:
             group = ESCALATIONS if state in ESCALATIONS else (state,)

@@ -1,0 +1,65 @@
+"""A loopback HTTP server that records every request and answers as Slack's
+chat.postMessage does (``{"ok": true, "channel", "ts", "message"}``; a
+reply keeps its ``thread_ts``). The notify tests point core.http at it; as
+an Alertmanager webhook receiver it records what a human would be told.
+"""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class ChatServer:
+    def __init__(self, status=200):
+        self.requests = []
+        self.status = status  # what it answers (a failing chat service: 500)
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError:
+                    body = raw.decode(errors="replace")
+                answer = outer._record(self.path, dict(self.headers), body)
+                data = json.dumps(answer).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _record(self, path, headers, body):
+        with self._lock:
+            ts = f"{int(time.time())}.{len(self.requests) + 1:06d}"
+            self.requests.append({"path": path, "headers": headers, "body": body, "ts": ts})
+        if self.status >= 400:
+            return {"ok": False, "error": "internal_error"}
+        message = {
+            "type": "message",
+            "text": (body or {}).get("text", "") if isinstance(body, dict) else "",
+            "ts": ts,
+        }
+        if isinstance(body, dict) and body.get("thread_ts"):
+            message["thread_ts"] = body["thread_ts"]
+        channel = body.get("channel", "") if isinstance(body, dict) else ""
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def bodies(self, path=None):
+        with self._lock:
+            return [r["body"] for r in self.requests if path is None or r["path"] == path]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
