@@ -71,7 +71,8 @@ class Notify(PoundCakeAction):
         refused = tell.refusals(parameters, declared, chosen.action)
         if refused:
             raise St2ApiError(f"st2 would refuse it, nothing was sent: {'; '.join(refused)}")
-        started = api.run_later(chosen.action, tell.typed(parameters, declared), 0, tracking_id)
+        typed = tell.typed(parameters, declared)
+        started = api.run_later(chosen.action, typed, 0, tracking_id, api.own_trace())
         return api.wait(started, wait)
 
     def _keep(self, tracking_id: str, name: str, thread: str) -> None:

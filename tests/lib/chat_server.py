@@ -43,18 +43,15 @@ class ChatServer:
     def _record(self, path, headers, body):
         with self._lock:
             ts = f"{int(time.time())}.{len(self.requests) + 1:06d}"
-            self.requests.append({"path": path, "headers": headers, "body": body, "ts": ts})
+            received = {"path": path, "headers": headers, "body": body, "ts": ts, "at": time.time()}
+            self.requests.append(received)
         if self.status >= 400:
             return {"ok": False, "error": "internal_error"}
-        message = {
-            "type": "message",
-            "text": (body or {}).get("text", "") if isinstance(body, dict) else "",
-            "ts": ts,
-        }
-        if isinstance(body, dict) and body.get("thread_ts"):
-            message["thread_ts"] = body["thread_ts"]
-        channel = body.get("channel", "") if isinstance(body, dict) else ""
-        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        sent = body if isinstance(body, dict) else {}
+        message = {"type": "message", "text": sent.get("text", ""), "ts": ts}
+        if sent.get("thread_ts"):
+            message["thread_ts"] = sent["thread_ts"]
+        return {"ok": True, "channel": sent.get("channel", ""), "ts": ts, "message": message}
 
     def bodies(self, path=None):
         with self._lock:

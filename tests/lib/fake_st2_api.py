@@ -9,7 +9,8 @@
   action ends as ``answers[ref](parameters)`` says (``(status, result)``),
   else succeeded.
 - ``GET /v1/executions/<id>``, ``GET /v1/actions/views/parameters/<ref>``
-  (the action's parameters merged over its runner's), ``DELETE
+  (the action's parameters merged over its runner's), ``GET /v1/traces``
+  (none: executions here start traces by their tag), ``DELETE
   /v1/executions/<id>``.
 
 Set ``ST2_ACTION_API_URL`` to ``url`` (as st2 does for every action run).
@@ -79,6 +80,9 @@ class FakeSt2Api:
                         self._send(200, {"parameters": merged_parameters(ref)})
                     except RequestRejected as exc:
                         self._send(404, {"faultstring": str(exc)})
+                    return
+                if self.path.startswith("/v1/traces?"):  # no execution here is in a trace
+                    self._send(200, [])
                     return
                 execution = outer.executions.get(self.path.rsplit("/", 1)[1])
                 self._send(200, execution) if execution else self._send(404, {})

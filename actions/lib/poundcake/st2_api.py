@@ -62,16 +62,33 @@ class St2Api:
             )
 
     def run_later(
-        self, action: str, parameters: Dict[str, Any], delay_seconds: float, trace_tag: str
+        self,
+        action: str,
+        parameters: Dict[str, Any],
+        delay_seconds: float,
+        trace_tag: str,
+        trace_id: Optional[str] = None,
     ) -> str:
-        """Schedule ``action`` (st2 holds it ``delayed``); its execution id."""
+        """Schedule ``action`` (st2 holds it ``delayed``; 0: now); its execution id.
+
+        It joins the trace ``trace_id`` names, else it starts a trace tagged
+        ``trace_tag``."""
+        trace = {"id_": trace_id} if trace_id else {"trace_tag": trace_tag}
         body = {
             "action": action,
             "parameters": parameters,
             "delay": int(delay_seconds * 1000),
-            "context": {"trace_context": {"trace_tag": trace_tag}},
+            "context": {"trace_context": trace},
         }
         return self.checked("POST", "/executions", body)["id"]
+
+    def own_trace(self, env: Mapping[str, str] = os.environ) -> Optional[str]:
+        """The id of the trace the running action is in (None outside st2, or if st2 has none)."""
+        execution_id = env.get("ST2_ACTION_EXECUTION_ID")
+        if not execution_id:
+            return None
+        traces = self.checked("GET", f"/traces?execution={execution_id}&limit=1") or []
+        return traces[0]["id"] if traces else None
 
     def parameters(self, ref: str) -> Dict[str, Any]:
         """An action's parameters merged over its runner's, as st2 checks a request."""

@@ -22,7 +22,7 @@ stored with the state that told it, once:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from poundcake import notifiers as tell
 from poundcake.alertmanager_api import (
@@ -51,6 +51,7 @@ class Transitions:
         self.config = config
         self.logger = logger
         self._st2 = st2
+        self._trace: Optional[Tuple[St2Api, Optional[str]]] = None
         url = config.get("alertmanager_url") or ""
         self.alertmanager = alertmanager or (Alertmanager(url) if url else None)
         self.config_error = ""
@@ -93,11 +94,20 @@ class Transitions:
                 "fields": fields,
             }
             try:
-                started = self._st2().run_later(NOTIFY, parameters, 0, record["tracking_id"])
+                api, trace = self._api()
+                started = api.run_later(NOTIFY, parameters, 0, record["tracking_id"], trace)
             except St2ApiError as exc:
                 self._failed(record, f"notifier {notifier.name}", str(exc), now)
                 started = ""
             tell.told(record, notifier.name, state, iso(now), started)
+
+    def _api(self) -> Tuple[St2Api, Optional[str]]:
+        """st2's API, and the trace of the writer's execution: the messages
+        join it (``st2 trace get`` shows them with what they tell of)."""
+        if self._trace is None:
+            api = self._st2()
+            self._trace = (api, api.own_trace())
+        return self._trace
 
     # -------------------------------------------------- escalation alert
     def _escalation(self, record: Dict[str, Any], state: str, now: float, fields: Dict) -> None:
