@@ -16,10 +16,10 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
-from chat_server import ChatServer
+from chat_server import ChatServer, chat_notifier
 from conftest import FIGURES, PACK_DIR, WEBHOOK_URL, Alerting
 from processes import AlertmanagerProcess
-from st2 import wait_until
+from st2 import DONE, wait_until
 from story import new_case, parse_time
 
 # The routing's waits, shortened: the people's route waits HUMAN_WAIT before
@@ -34,25 +34,8 @@ def chat():
     server.close()
 
 
-def chat_notifier(url: str, transitions=None) -> Dict[str, Any]:
-    """core.http speaking chat.postMessage to ``url``, threaded by its answer's ts."""
-    return {
-        "name": "chat",
-        "action": "core.http",
-        "transitions": transitions
-        or ["remediating", "remediated", "failed", "not_cleared", "resolved"],
-        "parameters": {
-            "url": url + "/api/chat.postMessage",
-            "method": "POST",
-            "headers": {"Content-Type": "application/json"},
-            "body": {
-                "channel": "#ops",
-                "text": "${tracking_id} ${alertname} on ${host}: ${state} (${reason})",
-                "thread_ts": "${thread_id}",
-            },
-        },
-        "thread": "body.ts",
-    }
+TRANSITIONS = ["remediating", "remediated", "failed", "not_cleared", "resolved"]
+TEXT = "${tracking_id} ${alertname} on ${host}: ${state} (${reason})"
 
 
 def mine(server: ChatServer, tracking_id: str) -> List[Dict[str, Any]]:
@@ -68,13 +51,21 @@ def executions_of(st2, tracking_id: str, ref: str) -> List[Dict[str, Any]]:
     return [e for e in found if e["action"]["ref"] == ref]
 
 
+def finished(st2, tracking_id: str, count: int):
+    """``(poundcake.notify executions, core.http executions)`` once ``count`` of each ended."""
+    notify = executions_of(st2, tracking_id, "poundcake.notify")
+    http = executions_of(st2, tracking_id, "core.http")
+    ended = [e for e in notify + http if e["status"] in DONE]
+    return (notify, http) if len(notify) == len(http) == count == len(ended) // 2 else None
+
+
 def seconds(execution: Dict[str, Any]) -> float:
     return parse_time(execution["end_timestamp"]) - parse_time(execution["start_timestamp"])
 
 
 # ------------------------------------------------------ one thread per incident
 def test_notify_one_thread_per_incident_through_core_http(alerting, target, configure, st2, chat):
-    configure(notifiers=[chat_notifier(chat.url)])
+    configure(notifiers=[chat_notifier(chat.url, TRANSITIONS, TEXT)])
     target.unit("svc-notify", "failed")
     alert = alerting.fire("ServiceDown", service="svc-notify", auto_remediate="true")
     story = alerting.story(alert)
@@ -99,9 +90,9 @@ def test_notify_one_thread_per_incident_through_core_http(alerting, target, conf
     assert record["notifications"]["threads"] == {"chat": sent[0]["ts"]}
     assert record["notifications"]["failures"] == 0
     # what it cost st2: per transition one poundcake.notify and one core.http
-    notify = executions_of(st2, story.tracking_id, "poundcake.notify")
-    http = executions_of(st2, story.tracking_id, "core.http")
-    assert len(notify) == 3 and len(http) == 3
+    notify, http = wait_until(
+        lambda: finished(st2, story.tracking_id, 3), 60, "three notifications to finish"
+    )
     assert {e["status"] for e in notify + http} == {"succeeded"}
     told = {t["transition"]: t["at"] for t in record["notifications"]["told"]}
     delays = [
@@ -117,9 +108,10 @@ def test_notify_one_thread_per_incident_through_core_http(alerting, target, conf
 
 
 def test_notify_failing_never_changes_the_remediation(alerting, target, configure, st2):
-    broken = chat_notifier("http://127.0.0.1:9")  # nothing listens there
-    undeclared = {**chat_notifier("http://127.0.0.1:9"), "name": "undeclared"}
-    undeclared["parameters"] = {**undeclared["parameters"], "thread_ts": "${thread_id}"}
+    broken = chat_notifier("http://127.0.0.1:9", TRANSITIONS, TEXT)  # nothing listens there
+    undeclared = {**broken, "name": "undeclared"}
+    # never empty (an empty value is left out): core.http declares no thread_ts
+    undeclared["parameters"] = {**undeclared["parameters"], "thread_ts": "${tracking_id}"}
     configure(notifiers=[broken, undeclared])
     target.unit("svc-notify-broken", "failed")
     alert = alerting.fire("ServiceDown", service="svc-notify-broken", auto_remediate="true")
@@ -132,6 +124,7 @@ def test_notify_failing_never_changes_the_remediation(alerting, target, configur
     )
     assert record["state"] == "remediated" and record["remediation"]["outcome"] == "succeeded"
     errors = [e["error"] for e in record["notifications"]["errors"]]
+    assert len(errors) == 4, record["notifications"]
     assert any("core.http declares no parameter thread_ts" in e for e in errors), errors
     assert any("core.http execution" in e and "failed" in e for e in errors), errors
     http = executions_of(st2, story.tracking_id, "core.http")
@@ -180,6 +173,16 @@ def paged(people: ChatServer, **labels: str) -> List[Dict[str, Any]]:
     return out
 
 
+def page_at(people: ChatServer, alertname: str, case: str) -> None:
+    """Wait for the human's receiver to be told ``alertname`` of ``case`` is firing."""
+    page = wait_until(
+        lambda: paged(people, alertname=alertname, case=case),
+        HUMAN_WAIT + 30,
+        f"{alertname} of {case} at the human's receiver",
+    )
+    assert page[0]["sent_status"] == "firing"
+
+
 def test_escalation_through_alertmanager_pages_a_human_until_it_resolves(
     with_people, target, configure, people
 ):
@@ -200,12 +203,7 @@ def test_escalation_through_alertmanager_pages_a_human_until_it_resolves(
     assert labels["poundcake_alertname"] == "ServiceDown" and "auto_remediate" not in labels
     assert "restart of svc-escalate.service" in escalation["annotations"]["description"]
     assert escalation["annotations"]["tracking_id"] == story.tracking_id
-    page = wait_until(
-        lambda: paged(people, alertname="PoundCakeEscalation", case=alert.case),
-        HUMAN_WAIT + 30,
-        "the escalation at the human's receiver",
-    )
-    assert page[0]["sent_status"] == "firing"
+    page_at(people, "PoundCakeEscalation", alert.case)
     FIGURES.append(
         f"escalation: failed -> the human paged {time.time() - failed_at:.1f} s "
         f"(its group_wait {HUMAN_WAIT} s)"
@@ -297,12 +295,7 @@ def test_silence_while_remediating_pages_the_human_when_the_remediation_fails(
     assert record["silence"]["expired_because"] == "the incident is failed"
     assert am.silence(record["silence"]["id"])["status"]["state"] == "expired"
     expired = parse_time(record["silence"]["expired_at"])
-    page = wait_until(
-        lambda: paged(people, alertname="ServiceDown", case=alert.case),
-        HUMAN_WAIT + 30,
-        "the page for the failed remediation",
-    )
-    assert page[0]["sent_status"] == "firing"
+    page_at(people, "ServiceDown", alert.case)
     FIGURES.append(
         f"silence: a failed remediation's alert paged {time.time() - expired:.1f} s after the "
         f"silence expired (its group_interval {GROUP_INTERVAL} s)"

@@ -12,7 +12,7 @@ import os
 
 import pytest
 import yaml
-from chat_server import ChatServer
+from chat_server import ChatServer, chat_notifier
 from fake_st2_api import FakeSt2Api
 from orquesta import statuses
 from pack_actions import run_python_action, shared_datastore
@@ -41,29 +41,8 @@ def chat():
     server.close()
 
 
-def chat_notifier(url, transitions=tell.TRANSITIONS, **extra):
-    """core.http speaking chat.postMessage to ``url``, threaded by its answer's ts."""
-    return {
-        "notifiers": [
-            {
-                "name": "chat",
-                "action": "core.http",
-                "transitions": list(transitions),
-                "parameters": {
-                    "url": url + "/api/chat.postMessage",
-                    "method": "POST",
-                    "headers": {"Content-Type": "application/json"},
-                    "body": {
-                        "channel": "#ops",
-                        "text": "${alertname} on ${host}: ${state} (${reason})",
-                        "thread_ts": "${thread_id}",
-                    },
-                },
-                "thread": "body.ts",
-                **extra,
-            }
-        ]
-    }
+def chat_config(url, transitions=tell.TRANSITIONS):
+    return {"notifiers": [chat_notifier(url, transitions)]}
 
 
 def notify_all(api, config, datastore):
@@ -168,7 +147,7 @@ def test_one_thread_per_incident_through_core_http(st2api, chat):
     """remediating, remediated, resolved: three messages, the first answer's ts
     threads the other two; one poundcake.notify and one core.http each."""
     datastore = shared_datastore()
-    config = chat_notifier(chat.url)
+    config = chat_config(chat.url)
     doc = payload()
     run, _, rec, _ = process(doc, datastore, config)
     assert run.status == statuses.SUCCEEDED and rec["state"] == "remediated"
@@ -202,7 +181,7 @@ def record_of(datastore, doc):
 # ------------------------------------------------ failing notifiers
 def test_a_failing_notifier_never_changes_the_remediation_or_its_record(st2api):
     datastore = shared_datastore()
-    config = chat_notifier("http://127.0.0.1:9")  # nothing listens
+    config = chat_config("http://127.0.0.1:9")  # nothing listens
     doc = payload()
     run, _, rec, _ = process(doc, datastore, config)
     results = notify_all(st2api, config, datastore)
@@ -246,7 +225,7 @@ def test_a_parameter_the_action_does_not_declare_is_never_sent(st2api):
 def test_st2_unreachable_when_a_transition_is_written_is_counted_not_fatal(monkeypatch):
     monkeypatch.setenv("ST2_ACTION_API_URL", "http://127.0.0.1:9/v1")
     datastore = shared_datastore()
-    run, _, rec, _ = process(payload(), datastore, chat_notifier("http://127.0.0.1:9"))
+    run, _, rec, _ = process(payload(), datastore, chat_config("http://127.0.0.1:9"))
     assert run.status == statuses.SUCCEEDED and rec["state"] == "remediated"
     assert rec["notifications"]["failures"] == 2
     assert "st2 API POST /executions failed" in rec["notifications"]["errors"][0]["error"]
@@ -257,7 +236,7 @@ def test_escalations_tell_each_notifier_once_per_incident(st2api, chat):
     """refused is written by record_alert and again by finish_remediation:
     one message. A second escalating state of the same incident: none."""
     datastore = shared_datastore()
-    config = {**chat_notifier(chat.url, tell.ESCALATIONS), "allowed_hosts": ["db-*"]}
+    config = {**chat_config(chat.url, tell.ESCALATIONS), "allowed_hosts": ["db-*"]}
     doc = payload()
     run, _, rec, _ = process(doc, datastore, config)
     assert rec["state"] == "refused"
@@ -273,7 +252,7 @@ def test_escalations_tell_each_notifier_once_per_incident(st2api, chat):
 
 def test_awaiting_approval_is_told_with_the_command_that_approves(st2api, chat):
     datastore = shared_datastore()
-    config = {**APPROVE, **chat_notifier(chat.url, ["awaiting_approval", "remediated"])}
+    config = {**APPROVE, **chat_config(chat.url, ["awaiting_approval", "remediated"])}
     config["notifiers"][0]["parameters"]["body"]["text"] = "${state}: ${approve}"
     doc = payload()
 
@@ -328,3 +307,17 @@ def test_transitions_are_the_states_a_write_moved_the_record_into():
     assert [e["state"] for e in transitions(rec, since)] == ["remediated", "resolved"]
     assert [e["state"] for e in transitions(rec, rec["history"][-1])] == []
     assert [e["state"] for e in transitions(rec, None)][0] == "received"
+
+
+def test_the_silence_routing_example_is_a_valid_alertmanager_config():
+    import shutil
+    import subprocess
+
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool (Debian's prometheus-alertmanager) is needed"
+    path = os.path.join(PACK_DIR, "examples", "alertmanager", "silence-routing.yml")
+    done = subprocess.run([amtool, "check-config", path], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(path) as fp:
+        routes = yaml.safe_load(fp)["route"]["routes"]
+    assert routes[0]["receiver"] == "poundcake" and routes[0]["continue"] is True

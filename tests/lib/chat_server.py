@@ -9,6 +9,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from loopback_http import send_json
+
 
 class ChatServer:
     def __init__(self, status=200):
@@ -24,13 +26,7 @@ class ChatServer:
                     body = json.loads(raw or b"null")
                 except ValueError:
                     body = raw.decode(errors="replace")
-                answer = outer._record(self.path, dict(self.headers), body)
-                data = json.dumps(answer).encode()
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, outer.status, outer._record(self.path, dict(self.headers), body))
 
             def log_message(self, *args):
                 pass
@@ -60,3 +56,20 @@ class ChatServer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def chat_notifier(url, transitions, text="${alertname} on ${host}: ${state} (${reason})"):
+    """A notifier: st2's core.http speaking chat.postMessage to the server at
+    ``url``, threaded by its answer's ts."""
+    return {
+        "name": "chat",
+        "action": "core.http",
+        "transitions": list(transitions),
+        "parameters": {
+            "url": url + "/api/chat.postMessage",
+            "method": "POST",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"channel": "#ops", "text": text, "thread_ts": "${thread_id}"},
+        },
+        "thread": "body.ts",
+    }

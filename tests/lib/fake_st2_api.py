@@ -22,6 +22,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+from loopback_http import send_json
 from st2_actions import RequestRejected, check_request, merged_parameters
 
 _IDS = itertools.count(1)
@@ -62,12 +63,7 @@ class FakeSt2Api:
 
         class Handler(BaseHTTPRequestHandler):
             def _send(self, status, doc):
-                data = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, doc)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
