@@ -11,6 +11,7 @@ import time
 
 import pytest
 from st2 import wait_until
+from story import FIRED_RULES
 from test_remediation import escalations
 
 # This machine's names and addresses, less the one allowed_hosts lists (the
@@ -165,8 +166,19 @@ def test_an_approved_remediation_runs_after_st2_inquiry_respond(alerting, target
     assert target.calls("svc-approve", alert.posted_at) == [], "nothing runs before the answer"
     command = record["approval"]["approve"]
     assert command.startswith("st2 inquiry respond ")
-    told = st2.executions("poundcake.log_escalation", limit=20)
-    assert any(command in e["parameters"]["message"] for e in told)
+
+    def told():  # announce_approval tells it after note_approval recorded it
+        sent = st2.executions("poundcake.log_escalation", limit=20)
+        return any(command in e["parameters"]["message"] for e in sent)
+
+    wait_until(told, 60, "the approval announced with the command that approves")
+    announced = [
+        e
+        for e in st2.executions("poundcake.announce_approval", limit=20)
+        if e["parameters"]["route"] == "poundcake." + story.tracking_id
+    ]
+    assert [e["context"]["rule"]["name"] for e in announced] == ["announce_approval"]
+    FIRED_RULES.add("poundcake.announce_approval")  # its trigger is st2's, not an alert's
     inquiry = record["approval"]["inquiry_id"]
     answer = st2.cli(
         "inquiry", "respond", inquiry, "-r", json.dumps({"approved": True}), as_json=False

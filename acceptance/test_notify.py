@@ -94,6 +94,8 @@ def test_notify_one_thread_per_incident_through_core_http(alerting, target, conf
         lambda: finished(st2, story.tracking_id, 3), 60, "three notifications to finish"
     )
     assert {e["status"] for e in notify + http} == {"succeeded"}
+    # they joined the traces of what they tell of (the firing's, the resolve's)
+    assert len(st2.get("traces", trace_tag=story.tracking_id, limit=100)) == 2
     told = {t["transition"]: t["at"] for t in record["notifications"]["told"]}
     delays = [
         r["at"] - parse_time(told[s]) for r, s in zip(sent, states)
