@@ -321,3 +321,12 @@ def test_the_silence_routing_example_is_a_valid_alertmanager_config():
     with open(path) as fp:
         routes = yaml.safe_load(fp)["route"]["routes"]
     assert routes[0]["receiver"] == "poundcake" and routes[0]["continue"] is True
+
+
+def test_whatever_goes_wrong_telling_people_the_remediation_goes_on():
+    datastore = shared_datastore()
+    config = {"alertmanager_url": "http://127.0.0.1:9", "silence_while_remediating": True}
+    config["silence_max_seconds"] = "soon"  # a config st2's schema would have refused
+    run, _, rec, _ = process(payload(), datastore, config)
+    assert run.status == statuses.SUCCEEDED and rec["state"] == "remediated"
+    assert rec["notifications"]["errors"][0]["what"] == "telling of remediating"

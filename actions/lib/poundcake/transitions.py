@@ -75,11 +75,14 @@ class Transitions:
             state = entry["state"]
             if state not in tell.TRANSITIONS:
                 continue
-            told = {**record, "reason": entry["note"]}  # why it entered this state
-            fields = tell.fields(told, state, self.config, execution_id)
-            self._silence(record, state, now, keep_silence, fields)
-            self._escalation(record, state, now, fields)
-            self._notify(record, state, now, fields)
+            try:
+                told = {**record, "reason": entry["note"]}  # why it entered this state
+                fields = tell.fields(told, state, self.config, execution_id)
+                self._silence(record, state, now, keep_silence, fields)
+                self._escalation(record, state, now, fields)
+                self._notify(record, state, now, fields)
+            except Exception as exc:  # a bug or a config st2 let through: the write goes on
+                self._failed(record, f"telling of {state}", f"{type(exc).__name__}: {exc}", now)
 
     # ------------------------------------------------------------ messages
     def _notify(self, record: Dict[str, Any], state: str, now: float, fields: Dict) -> None:
