@@ -1,4 +1,4 @@
-"""Receive Alertmanager webhooks and dispatch one tracked trigger per alert.
+"""Receive Alertmanager webhooks and dispatch their alerts to st2 as triggers.
 
 The pack's library lives in ``actions/lib/poundcake`` because st2 puts
 ``actions/lib`` on the path of Python actions by default; sensors get no such
@@ -74,6 +74,7 @@ class AlertmanagerWebhookSensor(Sensor):
             settings.incident_ttl_seconds,
             metrics,
             incidents,
+            index=self._index,
             hold=settings.record_hold_seconds,
         )
         ingestor = AlertIngestor(
@@ -88,6 +89,7 @@ class AlertmanagerWebhookSensor(Sensor):
             incidents=incidents,
             head_start=settings.remediation_head_start_seconds,
             index=self._index,
+            batch_noise=settings.noise_triggers == "per_delivery",
         )
         board = Board(settings.st2_web_url) if settings.board_enabled else None
         try:
@@ -113,6 +115,7 @@ class AlertmanagerWebhookSensor(Sensor):
             board,
             self._recorder,
             self._index,
+            settings.unresolved_ttl_seconds,
         )
 
     def run(self) -> None:
@@ -149,8 +152,8 @@ class AlertmanagerWebhookSensor(Sensor):
         self._poller.stop()
         self._recorder.flush()  # writes while the last requests finish
         self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
-        self._index.stop()  # one or two writes: what the last requests dispatched
-        self._recorder.stop(deadline)
+        self._recorder.stop(deadline)  # its batches, then their index entries
+        self._index.stop()  # a write or two: what the last requests dispatched
         self._pool.close()
         if self._sigterm is not None:  # a test process lives on
             try:

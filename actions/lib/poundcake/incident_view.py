@@ -10,16 +10,22 @@ only the watched keys. A poll's cost then follows the remediations in
 flight, never the incidents retained (st2 keeps them for days).
 
 The view holds the newest ``limit`` incidents (what the board and the
-metrics show); it is seeded once from a full read when the sensor starts.
+metrics show); it is seeded once when the sensor starts, from what
+:func:`poundcake.queries.recent` reads back (the newest incidents, and the
+opted-in ones of the last ``watch_seconds``, however many are retained).
 """
 
 from __future__ import annotations
 
+import copy
 import heapq
 import threading
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+from poundcake.noise import apply_event
 from poundcake.queries import newest_first
+from poundcake.resolution import close
+from poundcake.state_store import epoch
 
 # States an opted-in incident's record settles in until its alert resolves.
 _UNSETTLED = ("received", "remediating")
@@ -28,7 +34,7 @@ WATCH_SECONDS = 6 * 3600  # longer than any remediation's timeout
 
 class IncidentView:
     def __init__(self, limit: int = 5000, watch_seconds: float = WATCH_SECONDS) -> None:
-        self._limit = limit
+        self.limit = limit
         self._watch_seconds = watch_seconds
         self._lock = threading.Lock()
         self._shown: Dict[str, Dict[str, Any]] = {}
@@ -48,7 +54,7 @@ class IncidentView:
                 yield doc
 
         # One pass, at most ``limit`` records held: the read may be 100,000.
-        newest = heapq.nlargest(self._limit, noting_in_flight(), key=newest_first)
+        newest = heapq.nlargest(self.limit, noting_in_flight(), key=newest_first)
         with self._lock:
             for doc in newest:
                 self._shown.setdefault(doc["tracking_id"], doc)
@@ -60,7 +66,28 @@ class IncidentView:
         """One incident as shown now (the recorder's write, a watched read)."""
         with self._lock:
             self._shown[doc["tracking_id"]] = doc
-            if len(self._shown) > self._limit * 1.25:
+            if len(self._shown) > self.limit * 1.25:
+                self._trim()
+
+    def take_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """What the recorder stored (:mod:`poundcake.noise` events): each
+        applied to the incident in view, a resolve to every open incident of
+        its fingerprint, as readers replay them."""
+        with self._lock:
+            by_fingerprint: Dict[str, List[Dict[str, Any]]] = {}
+            for doc in self._shown.values():
+                by_fingerprint.setdefault(doc["fingerprint"], []).append(doc)
+            for ev in events:
+                mine = by_fingerprint.setdefault(ev["fingerprint"], [])
+                shown = [d for d in mine if d["tracking_id"] == ev["tracking_id"]]
+                if ev["status"] == "resolved":
+                    for doc in mine:
+                        if doc["state"] != "resolved" and doc["tracking_id"] != ev["tracking_id"]:
+                            close(doc, ev, epoch(ev["at"]))
+                doc = apply_event(copy.deepcopy(shown[0]) if shown else None, ev)
+                self._shown[doc["tracking_id"]] = doc
+                mine[:] = [d for d in mine if d["tracking_id"] != doc["tracking_id"]] + [doc]
+            if len(self._shown) > self.limit * 1.25:
                 self._trim()
 
     def watch(self, payload: Mapping[str, Any], now: float) -> None:
@@ -102,7 +129,7 @@ class IncidentView:
             return sorted(self._shown.values(), key=newest_first, reverse=True)
 
     def _trim(self) -> None:
-        if len(self._shown) <= self._limit:
+        if len(self._shown) <= self.limit:
             return
-        keep = sorted(self._shown.values(), key=newest_first, reverse=True)[: self._limit]
+        keep = sorted(self._shown.values(), key=newest_first, reverse=True)[: self.limit]
         self._shown = {doc["tracking_id"]: doc for doc in keep}

@@ -1,9 +1,18 @@
-"""Turn a validated delivery into dispatched triggers, exactly once each.
+"""Turn a validated delivery into dispatched triggers, each alert exactly once.
 
 The HTTP answer is the acknowledgement: 200 only when every alert of the
 delivery is in st2 (dispatched now or earlier), otherwise the caller answers
 503 and Alertmanager sends again. See :mod:`poundcake.dedup` for why a
 re-send dispatches nothing new.
+
+An alert a rule remediates is one ``poundcake.alert`` of its own. The others
+go out together, one ``poundcake.alerts_recorded`` per delivery (in parts
+within :data:`poundcake.sizes.MAX_DOCUMENT_BYTES`): each st2 dispatch costs
+st2 milliseconds, and each trigger instance a turn in its rules engine
+ahead of any remediation behind it. Each alert is still claimed, committed
+or released on its own, so a re-send carries only what st2 has not taken.
+Config ``noise_triggers: per_alert`` dispatches them one
+``poundcake.alert_recorded`` each instead.
 """
 
 from __future__ import annotations
@@ -22,9 +31,11 @@ from poundcake.index import IndexWriter
 from poundcake.metrics import SensorMetrics
 from poundcake.recorder import IncidentRecorder
 from poundcake.triggers import (
+    BATCH_TRIGGER,
     TriggerInstance,
     alert_fields,
     alert_instance,
+    batch_instances,
     group_instance,
     opted_in,
 )
@@ -75,6 +86,7 @@ class AlertIngestor:
         incidents: Optional[IncidentView] = None,
         head_start: float = 0.0,
         index: Optional[IndexWriter] = None,
+        batch_noise: bool = True,
     ) -> None:
         self._dispatch = dispatch
         self._pool = pool
@@ -87,6 +99,7 @@ class AlertIngestor:
         self._view = incidents
         self._head_start = head_start
         self._index = index
+        self._batch_noise = batch_noise
         metrics.watch_dedup(dedup)
 
     def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
@@ -138,25 +151,24 @@ class AlertIngestor:
             tracking_ids=list(dict.fromkeys(f["tracking_id"] for f in fields)),
         )
         # Remediations first: the alerts a rule will act on go to st2 before
-        # the rest, and get it to themselves for a head start. A storm's
-        # trigger instances keep st2's rules engine and database busy for
-        # tens of seconds and slow every step of a remediation behind them.
+        # the rest, and get it to themselves for a head start.
         wanted = [i for i in unique.values() if opted_in(i.payload)]
         rest = [i for i in unique.values() if not opted_in(i.payload)]
         sent: List[TriggerInstance] = []
         counts = self._dispatch_all(wanted, deadline, sent)
         if sent and rest and self._head_start:
             time.sleep(min(self._head_start, self._timeout / 4, _remaining(deadline)))
-        more = self._dispatch_all(rest, deadline, sent)
+        more = self._dispatch_all(rest, deadline, sent, batched=self._batch_noise)
         result.dispatched, result.duplicates, result.failed = (a + b for a, b in zip(counts, more))
         # After the whole delivery is in st2: recording never slows a dispatch.
         now = time.time()
-        for inst in sent:
-            if not opted_in(inst.payload):
-                if self._recorder is not None:
-                    self._recorder.submit(inst.payload)
-            elif self._view is not None:
-                self._view.watch(inst.payload, now)
+        noise = [inst.payload for inst in sent if not opted_in(inst.payload)]
+        if noise and self._recorder is not None:
+            self._recorder.submit(noise)
+        if self._view is not None:
+            for inst in sent:
+                if opted_in(inst.payload):
+                    self._view.watch(inst.payload, now)
         if self._index is not None:
             self._index.add(request_id, [inst.payload for inst in sent])
         if self._dispatch_groups and result.ok:
@@ -171,8 +183,12 @@ class AlertIngestor:
         instances: List[TriggerInstance],
         deadline: float,
         sent: Optional[List[TriggerInstance]] = None,
+        batched: bool = False,
     ) -> Tuple[int, int, int]:
-        """Claim and dispatch ``instances``; return (dispatched, duplicates, failed).
+        """Claim and dispatch ``instances``; return (dispatched, duplicates,
+        failed), counted in alerts. ``batched``: the claimed ones go out as
+        ``poundcake.alerts_recorded`` instances (one per delivery, in parts)
+        instead of one each.
 
         ``sent`` collects the instances this call dispatched.
         """
@@ -190,8 +206,9 @@ class AlertIngestor:
                 theirs.append((inst, other))
             else:
                 duplicates += 1
-        if mine:
-            self._pool.drain(self._dispatch_one, mine)
+        units = _units(mine, batched)
+        if units:
+            self._pool.drain(self._dispatch_one, units)
 
         dispatched = failed = 0
         for inst, claim in mine:
@@ -206,10 +223,10 @@ class AlertIngestor:
                 duplicates += 1
             else:
                 failed += 1
-        trigger = instances[0].trigger
+        trigger = BATCH_TRIGGER if batched else instances[0].trigger
         if duplicates:
             self._metrics.duplicates.labels(trigger).inc(duplicates)
-        timed_out = sum(1 for _, claim in mine if not claim.done)
+        timed_out = sum(1 for _, members in units if not all(c.done for _, c in members))
         if timed_out:
             # Not a failure yet: the dispatch may still succeed (then the
             # re-send is a duplicate) or raise (then it counts as a failure).
@@ -222,23 +239,40 @@ class AlertIngestor:
             )
         return dispatched, duplicates, failed
 
-    def _dispatch_one(self, item: Tuple[TriggerInstance, Claim]) -> None:
-        inst, claim = item
+    def _dispatch_one(self, unit: _Unit) -> None:
+        inst, members = unit
         try:
             self._dispatch(trigger=inst.trigger, payload=inst.payload, trace_tag=inst.trace_tag)
         except Exception as exc:  # the broker or st2 may fail in any way
-            self._dedup.release(inst.dedup_key, claim)
+            for member, claim in members:
+                self._dedup.release(member.dedup_key, claim)
             self._metrics.dispatch_failures.labels(inst.trigger).inc()
             self._log.error(
-                "dispatch of %s (trace tag %s) failed: %s: %s",
+                "dispatch of %s (trace tag %s, %d alert(s)) failed: %s: %s",
                 inst.trigger,
                 inst.trace_tag,
+                len(members),
                 type(exc).__name__,
                 exc,
             )
             return
-        self._dedup.commit(inst.dedup_key, claim)
+        for member, claim in members:
+            self._dedup.commit(member.dedup_key, claim)
         self._metrics.child(self._metrics.dispatched, inst.trigger).inc()
+
+
+# One dispatch: the trigger instance, and the claimed alerts it carries.
+_Unit = Tuple[TriggerInstance, List[Tuple[TriggerInstance, Claim]]]
+
+
+def _units(mine: List[Tuple[TriggerInstance, Claim]], batched: bool) -> List[_Unit]:
+    if not batched:
+        return [(inst, [(inst, claim)]) for inst, claim in mine]
+    claim_of = {id(inst): claim for inst, claim in mine}
+    return [
+        (batch, [(m, claim_of[id(m)]) for m in members])
+        for batch, members in batch_instances([inst for inst, _ in mine])
+    ]
 
 
 def _remaining(deadline: float) -> float:

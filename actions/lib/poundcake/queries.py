@@ -1,26 +1,46 @@
-"""What operators ask of PoundCake's records (the query actions' logic)."""
+"""What operators ask of PoundCake's records (the query actions' logic).
+
+Two kinds of record answer them: the per-incident records st2's actions
+write for alerts a rule remediates (and that the sensor wrote for the others
+before its batches), one get each; and the sensor's batches
+(:mod:`poundcake.noise`), one get per batch for all the incidents in it. The
+hourly index (:mod:`poundcake.index`) says which to read.
+"""
 
 from __future__ import annotations
 
 import heapq
 import re
-from collections import Counter
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from collections import Counter, defaultdict
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
-from poundcake import index
+from poundcake import index, noise
 from poundcake.incidents import view
-from poundcake.state_store import INCIDENT, RESOLVED, StateStore, epoch
+from poundcake.index import Entry, Hour
+from poundcake.lifecycle_config import DEFAULTS
+from poundcake.state_store import INCIDENT, NOISE, RESOLVED, StateStore, epoch, iso
 from poundcake.tracking import request_time
+from poundcake.triggers import opted_in
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
-# Single record reads list_alerts makes before reading every record instead.
+# Single record reads a query makes before reading every record instead.
 MAX_READS = 500
+_HOUR = 3600
 
 
 class QueryError(ValueError):
     """A query argument is invalid."""
 
 
+class Retention(NamedTuple):
+    """How long records live: ``unresolved_ttl_seconds`` (0: for ever) and
+    ``incident_ttl_seconds`` after a resolve."""
+
+    unresolved: int = DEFAULTS["unresolved_ttl_seconds"][0]
+    resolved: int = DEFAULTS["incident_ttl_seconds"][0]
+
+
+DEFAULT_RETENTION = Retention()
 Resolves = Dict[str, Dict[str, Any]]
 
 
@@ -30,7 +50,7 @@ def resolves(store: StateStore) -> Resolves:
 
 
 def incidents(store: StateStore, resolved: Optional[Resolves] = None) -> Iterator[Dict[str, Any]]:
-    """Every retained incident, resolve merged in, as read (page by page, so a
+    """Every per-incident record, resolve merged in, as read (page by page, so a
     caller that keeps only what it needs holds only that).
 
     ``resolved`` is :func:`resolves` when the caller has already read it.
@@ -46,21 +66,145 @@ def newest_first(doc: Mapping[str, Any]) -> Tuple[str, str]:
     return (doc.get("starts_at", ""), doc.get("created_at", ""))
 
 
-def get_alert(store: StateStore, fingerprint: str) -> Dict[str, Any]:
+class Reader:
+    """Shows incidents from index rows, reading each batch once.
+
+    Fed the hours of a walk back from now (:meth:`take`), it knows every
+    resolve that may have closed an incident of an hour it has passed.
+    After ``max_reads`` single reads of per-incident records it reads all of
+    them at once (100 a call) instead.
+    """
+
+    def __init__(
+        self, store: StateStore, retention: Retention, max_reads: Optional[int] = None
+    ) -> None:
+        self._store = store
+        self._retention = retention
+        self._max_reads = max_reads
+        self._batches: Dict[str, List[Dict[str, Any]]] = {}
+        self._closes: Dict[str, List[index.Resolve]] = defaultdict(list)
+        self._records: Optional[Dict[str, Dict[str, Any]]] = None
+        self.reads = 0
+
+    def take(self, hour: Hour) -> None:
+        for resolve in hour.resolves:
+            self._closes[resolve.fingerprint].append(resolve)
+
+    def state(self, tracking_id: str, entries: List[Entry]) -> Optional[str]:
+        """The state of a batched incident from its rows alone (``None``: it
+        has a per-incident record, read it; ``""``: gone)."""
+        if not entries or any(e.opted_in or not e.where for e in entries):
+            return None
+        fingerprint = tracking_id.rsplit("-", 1)[0]
+        first = min(epoch(e.at) for e in entries if e.at) if any(e.at for e in entries) else 0.0
+        closed = [epoch(r.at) for r in self._closes.get(fingerprint, ()) if epoch(r.at) >= first]
+        if any(e.state == "resolved" for e in entries) or closed:
+            at = min(closed) if closed else max(epoch(e.at) for e in entries if e.at)
+            gone = self._store.clock() - at >= max(self._retention.resolved, 1)
+            return "" if gone else "resolved"
+        return max(entries, key=lambda e: e.at).state
+
+    def show(self, tracking_id: str, entries: List[Entry]) -> Optional[Dict[str, Any]]:
+        """One incident as operators see it (``None``: not recorded, or gone)."""
+        batches = list(dict.fromkeys(e.where for e in entries if e.where))
+        if not batches:  # a per-incident record
+            return self._record(tracking_id, any(e.opted_in for e in entries) or not entries)
+        legacy = self._record(tracking_id, False) if any(not e.where for e in entries) else None
+        events = [
+            ev for key in batches for ev in self.batch(key) if ev["tracking_id"] == tracking_id
+        ]
+        fingerprint = tracking_id.rsplit("-", 1)[0]
+        events += [_close_event(r) for r in self._closes.get(fingerprint, ())]
+        start = {tracking_id: legacy} if legacy is not None else None
+        record = noise.replay(events, start).get(tracking_id)
+        if record is None or not noise.retained(
+            record, self._store.clock(), self._retention.resolved
+        ):
+            return None
+        return record
+
+    def batch(self, key: str) -> List[Dict[str, Any]]:
+        """The events of one batch (``[]``: expired)."""
+        if key not in self._batches:
+            doc = self._store.get(key)
+            self._batches[key] = doc["events"] if doc else []
+        return self._batches[key]
+
+    def _record(self, tracking_id: str, resolvable: bool) -> Optional[Dict[str, Any]]:
+        if self._records is None and self._max_reads is not None and self.reads >= self._max_reads:
+            resolved = resolves(self._store)
+            self._records = {doc["tracking_id"]: doc for doc in incidents(self._store, resolved)}
+        if self._records is not None:
+            return self._records.get(tracking_id)
+        self.reads += 1
+        return _shown(self._store, tracking_id, resolvable)
+
+
+def _close_event(resolve: index.Resolve) -> Dict[str, Any]:
+    return {
+        "tracking_id": resolve.tracking_id,
+        "fingerprint": resolve.fingerprint,
+        "status": "resolved",
+        "at": resolve.at,
+    }
+
+
+def _by_incident(entries: Iterable[Entry]) -> Dict[str, List[Entry]]:
+    rows: Dict[str, List[Entry]] = defaultdict(list)
+    for entry in entries:
+        rows[entry.tracking_id].append(entry)
+    return rows
+
+
+def get_alert(
+    store: StateStore, fingerprint: str, retention: Retention = DEFAULT_RETENTION
+) -> Dict[str, Any]:
+    """Every incident of ``fingerprint``: its per-incident records (one prefix
+    read), and, unless it is an opted-in fingerprint (st2's actions own all
+    its records), its events in the sensor's batches (a walk of the index)."""
     if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
         raise QueryError(f"fingerprint {fingerprint!r} must be 8-64 lowercase hex digits")
-    found = [
-        view(doc, store.get(RESOLVED + doc["tracking_id"]))
-        for doc in store.records(f"{INCIDENT}{fingerprint}-")
-    ]
+    records = store.records(f"{INCIDENT}{fingerprint}-")
+    found = {
+        doc["tracking_id"]: view(doc, store.get(RESOLVED + doc["tracking_id"]))
+        for doc in records
+        if opted_in(doc)
+    }
+    if len(found) < len(records) or not records:
+        legacy = {doc["tracking_id"]: doc for doc in records if not opted_in(doc)}
+        found.update(_batched(store, fingerprint, legacy, retention))
     if not found:
         raise QueryError(f"no incident recorded for fingerprint {fingerprint}")
-    found.sort(key=lambda d: d.get("starts_at", ""), reverse=True)
+    shown = sorted(found.values(), key=lambda d: d.get("starts_at", ""), reverse=True)
     return {
         "fingerprint": fingerprint,
-        "current": found[0],
-        "history": found[1:],
-        "executions": [e for doc in found for e in doc["executions"]],
+        "current": shown[0],
+        "history": shown[1:],
+        "executions": [e for doc in shown for e in doc["executions"]],
+    }
+
+
+def _batched(
+    store: StateStore,
+    fingerprint: str,
+    legacy: Dict[str, Dict[str, Any]],
+    retention: Retention,
+) -> Dict[str, Dict[str, Any]]:
+    """The incidents of ``fingerprint`` the sensor's batches (and its records
+    from before them, ``legacy``) make."""
+    reader = Reader(store, retention)
+    events: List[Dict[str, Any]] = []
+    mine = fingerprint + "-"
+    for hour in index.newest_hours(store, retention.unresolved):
+        for entry in hour.entries:
+            if entry.tracking_id.startswith(mine) and entry.where:
+                events += [e for e in reader.batch(entry.where) if e["fingerprint"] == fingerprint]
+        events += [_close_event(r) for r in hour.resolves if r.fingerprint == fingerprint]
+    now = store.clock()
+    return {
+        tracking_id: record
+        for tracking_id, record in noise.replay(events, dict(legacy)).items()
+        if noise.retained(record, now, retention.resolved)
     }
 
 
@@ -70,15 +214,17 @@ def list_alerts(
     severity: Optional[str] = None,
     alertname: Optional[str] = None,
     limit: int = 50,
-    ttl: int = 0,
+    retention: Retention = DEFAULT_RETENTION,
 ) -> List[Dict[str, Any]]:
     """The newest ``limit`` incidents that match, from the hourly index
-    (:mod:`poundcake.index`): records are read only for the hours walked.
-    ``ttl`` is ``unresolved_ttl_seconds`` (how far back records may live).
+    (:mod:`poundcake.index`): records are read only for the hours walked,
+    and a batched incident's state is known from its rows before its batch
+    is read.
 
-    Every record is read (100 a call) instead where that costs less: on an
-    install whose sensor never wrote the index, and when a ``status`` few
-    incidents have would take more than ``MAX_READS`` single reads."""
+    Every per-incident record is read (100 a call) instead where that costs
+    less: on an install whose sensor never wrote the index, and when a
+    ``status`` few incidents have would take more than ``MAX_READS`` single
+    reads."""
     if limit < 1:
         raise QueryError("limit must be at least 1")
 
@@ -87,7 +233,7 @@ def list_alerts(
             not alertname or its_alertname == alertname
         )
 
-    def everything() -> List[Dict[str, Any]]:
+    if not index.indexed(store):
         docs = (
             d
             for d in incidents(store)
@@ -95,21 +241,21 @@ def list_alerts(
             and (not status or d["state"] == status)
         )
         return [_summary(doc) for doc in heapq.nlargest(limit, docs, key=newest_first)]
-
-    if not index.indexed(store):
-        return everything()
+    reader = Reader(store, retention, MAX_READS if status else None)
     found: List[Dict[str, Any]] = []
     seen = set()
-    for entries in index.newest_hours(store, ttl):
-        hour = {e.tracking_id: e for e in entries if wanted(e.severity, e.alertname)}
-        newest = sorted(hour.values(), key=lambda e: (e.starts_at, e.tracking_id), reverse=True)
-        for entry in newest:
-            if entry.tracking_id in seen:
+    for hour in index.newest_hours(store, retention.unresolved):
+        reader.take(hour)
+        rows = _by_incident(e for e in hour.entries if wanted(e.severity, e.alertname))
+        newest = sorted(rows, key=lambda t: (rows[t][0].starts_at, t), reverse=True)
+        for tracking_id in newest:
+            if tracking_id in seen:
                 continue
-            if status and len(seen) == MAX_READS:
-                return everything()
-            seen.add(entry.tracking_id)
-            doc = _shown(store, entry.tracking_id, entry.opted_in)
+            seen.add(tracking_id)
+            known = reader.state(tracking_id, rows[tracking_id])
+            if known == "" or (status and known is not None and known != status):
+                continue
+            doc = reader.show(tracking_id, rows[tracking_id])
             if doc is None or (status and doc["state"] != status):
                 continue
             found.append(_summary(doc))
@@ -121,19 +267,45 @@ def list_alerts(
 def _shown(
     store: StateStore, tracking_id: str, resolvable: bool = True
 ) -> Optional[Dict[str, Any]]:
-    """One incident as :func:`incidents` shows it (None: not written, or
-    expired); only an opted-in incident (``resolvable``) has a resolve key."""
+    """One per-incident record as :func:`incidents` shows it (None: not
+    written, or expired); only an opted-in incident (``resolvable``) has a
+    resolve key."""
     record = store.get(INCIDENT + tracking_id)
     if record is None:
         return None
     return view(record, store.get(RESOLVED + tracking_id) if resolvable else None)
 
 
-def alert_stats(store: StateStore) -> Dict[str, Any]:
-    return stats(incidents(store))
+def alert_stats(
+    store: StateStore, hours: int = 24, retention: Retention = DEFAULT_RETENTION
+) -> Dict[str, Any]:
+    """Counts by state and severity of the incidents that started in the
+    last ``hours`` hours (whole hours, from the index): what it reads grows
+    with the alerts of that window, never with the records retained. The
+    sensor's own incidents are counted from their index rows; the others
+    are read (one get each, all at once past ``MAX_READS``)."""
+    if not 1 <= hours <= 24 * index.horizon_days(retention.unresolved):
+        raise QueryError("hours must be at least 1 and no more than the records live")
+    since = store.clock() - hours * _HOUR
+    reader = Reader(store, retention, MAX_READS)
+    rows: Dict[str, List[Entry]] = defaultdict(list)
+    for hour in index.newest_hours(store, retention.unresolved, oldest=since):
+        reader.take(hour)
+        for entry in hour.entries:
+            rows[entry.tracking_id].append(entry)
+    shown = []
+    for tracking_id, entries in rows.items():
+        state = reader.state(tracking_id, entries)
+        if state is None:
+            doc = reader.show(tracking_id, entries)
+            if doc is not None:
+                shown.append(doc)
+        elif state:
+            shown.append({"state": state, "severity": entries[0].severity})
+    return {"since": iso(since), "hours": hours, **stats(shown)}
 
 
-def stats(shown: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
+def stats(shown: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
     """Counts of incidents (as :func:`incidents` shows them) by state and severity."""
     total, by_status, by_severity = 0, Counter(), Counter()
     for doc in shown:
@@ -143,15 +315,32 @@ def stats(shown: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
     return {"total": total, "by_status": dict(by_status), "by_severity": dict(by_severity)}
 
 
-def get_request(store: StateStore, request_id: str) -> Dict[str, Any]:
+def get_request(
+    store: StateStore, request_id: str, retention: Retention = DEFAULT_RETENTION
+) -> Dict[str, Any]:
     """One delivery's incidents: from one hour of the delivery index when the
-    id carries its time, else (an id from before the index, a delivery the
-    index lost to a crash) from every record."""
+    id carries its time (then the index back to the oldest hour they started
+    in, for their rows and resolves), else (an id from before the index, a
+    delivery the index lost to a crash) from every per-incident record and
+    the batches written in the hour after the delivery."""
     at = request_time(request_id)
-    shown = [_shown(store, t) for t in index.delivered(store, request_id, at)] if at else []
-    alerts = [d for d in shown if d is not None]
+    tracking_ids = index.delivered(store, request_id, at) if at else []
+    alerts: List[Dict[str, Any]] = []
+    if tracking_ids:
+        oldest = min(_bucket(t, at, retention.unresolved) for t in tracking_ids)
+        reader = Reader(store, retention, MAX_READS)
+        rows: Dict[str, List[Entry]] = {t: [] for t in tracking_ids}
+        for hour in index.newest_hours(store, retention.unresolved, oldest=oldest):
+            reader.take(hour)
+            for entry in hour.entries:
+                if entry.tracking_id in rows:
+                    rows[entry.tracking_id].append(entry)
+        shown = (reader.show(t, rows[t]) for t in tracking_ids)
+        alerts = [d for d in shown if d is not None]
     if not alerts:
         alerts = [d for d in incidents(store) if request_id in d.get("request_ids", [])]
+        if at:
+            alerts += _near(store, request_id, at, retention)
     if not alerts:
         raise QueryError(f"no incident recorded for request {request_id}")
     alerts.sort(key=newest_first, reverse=True)
@@ -160,6 +349,57 @@ def get_request(store: StateStore, request_id: str) -> Dict[str, Any]:
         "alerts": [_summary(d) for d in alerts],
         "executions": [e for d in alerts for e in d["executions"]],
     }
+
+
+def _bucket(tracking_id: str, at: float, ttl: int) -> float:
+    """The hour the sensor indexed the incident under, given its delivery time."""
+    compact = tracking_id.rsplit("-", 1)[1]
+    starts = f"{compact[:4]}-{compact[4:6]}-{compact[6:11]}:{compact[11:13]}:{compact[13:]}"
+    return index.bucket_time(starts, at, ttl)
+
+
+def _near(
+    store: StateStore, request_id: str, at: float, retention: Retention
+) -> List[Dict[str, Any]]:
+    """The batched incidents of ``request_id`` from the batches written in
+    its hour and the next (the recorder holds alerts seconds, not hours)."""
+    events = [
+        ev
+        for when in (at, at + _HOUR)
+        for _, doc in store.scan(f"{NOISE}{index.hour(when)}.")
+        for ev in doc["events"]
+        if ev.get("request_id") == request_id
+    ]
+    now = store.clock()
+    return [r for r in noise.replay(events).values() if noise.retained(r, now, retention.resolved)]
+
+
+def recent(
+    store: StateStore, retention: Retention, limit: int, watch_seconds: float
+) -> List[Dict[str, Any]]:
+    """What the sensor's view starts from: the opted-in incidents of the last
+    ``watch_seconds`` (any still in flight among them), and the newest
+    ``limit`` incidents of the sensor's batches (read back hour by hour,
+    newest first). It reads no more however many records are retained."""
+    now = store.clock()
+    shown = []
+    reader = Reader(store, retention)
+    for hour in index.newest_hours(store, retention.unresolved, now - watch_seconds, "r"):
+        for tracking_id, entries in _by_incident(hour.entries).items():
+            doc = reader.show(tracking_id, entries)
+            if doc is not None:
+                shown.append(doc)
+    events: List[Dict[str, Any]] = []
+    incidents_read = set()
+    for _, docs in index.hours_back(store, NOISE, retention.unresolved):
+        for doc in docs:
+            events += doc["events"]
+            incidents_read.update(ev["tracking_id"] for ev in doc["events"])
+        if len(incidents_read) >= limit:
+            break
+    records = noise.replay(events).values()
+    shown += [r for r in records if noise.retained(r, now, retention.resolved)]
+    return shown
 
 
 def purge_resolved(store: StateStore, ttl: float, resolved: Optional[Resolves] = None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from poundcake.incidents import log, observe, open_incidents
+from poundcake.incidents import log, open_incidents
 from poundcake.state_store import INCIDENT, RESOLVED, StateStore, iso
 
 
@@ -39,23 +39,13 @@ def close_incidents(
     return docs
 
 
-def close_recorded(store: StateStore, alert: Mapping[str, Any], ttl: int) -> List[Dict[str, Any]]:
-    """Close the open incidents of an alert that no rule remediates, in their
-    own records: the sensor's recorder is their only writer, so no resolve
-    key is needed, and the st2 key TTL (``ttl``) purges each record then."""
-    now = store.clock()
-    candidates = [doc for _, doc in store.scan(f"{INCIDENT}{alert['fingerprint']}-")]
-    records = [doc for doc in candidates if doc["state"] != "resolved"]
-    if not candidates:
-        records = [observe(None, alert, now)]
-    for record in records:
-        note = _note(record["tracking_id"], alert, None, False)
-        record["resolved_at"] = iso(now)
-        record["updated_at"] = iso(now)
-        log(record, "resolved", now, note)
-        record["state"] = "resolved"
-        store.put(INCIDENT + record["tracking_id"], record, ttl=ttl)
-    return records
+def close(record: Dict[str, Any], alert: Mapping[str, Any], now: float) -> None:
+    """Close ``record``, an incident no rule remediates, for the resolve
+    ``alert`` (the record of such an incident holds its own resolve)."""
+    record["resolved_at"] = iso(now)
+    record["updated_at"] = iso(now)
+    log(record, "resolved", now, _note(record["tracking_id"], alert, None, False))
+    record["state"] = "resolved"
 
 
 def _resolve(

@@ -15,7 +15,11 @@ that a concurrency policy serialises:
 - ``poundcake.breaker_failure.<alert>.<tracking_id>``: one per failed
   incident, written by that incident's serialised ``process_alert``;
 - ``poundcake.breaker_open.<alert>`` and ``poundcake.suppression.<id>``:
-  written by operator actions, and by the breaker when it opens.
+  written by operator actions, and by the breaker when it opens;
+- ``poundcake.noise.<hour>.<writer>-<seq>`` (alerts no rule remediates, in
+  batches: :mod:`poundcake.noise`) and the hourly indexes
+  (:mod:`poundcake.index`): one sensor each, never rewritten (``<writer>``
+  is new at every sensor start).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ RESOLVED = PREFIX + "resolved."
 SUPPRESSION = PREFIX + "suppression."
 BREAKER_FAILURE = PREFIX + "breaker_failure."
 BREAKER_OPEN = PREFIX + "breaker_open."
+NOISE = PREFIX + "noise."
 PAGE = 100  # st2api's default api.max_page_size; st2 3.8 lists at most that per call
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
