@@ -174,7 +174,10 @@ class IndexWriter:
             for ev in events:
                 resolved = ev["status"] == "resolved"
                 state = "resolved" if resolved else ev.get("state", "")
-                self._add_incident(ev, now, RECORDED, [False, state, key, ev["at"]])
+                # Every event its row (a re-send's batch holds its request id), but
+                # a resolve's only when its firing was not indexed here.
+                once = resolved or None
+                self._add_incident(ev, now, RECORDED, [False, state, key, ev["at"]], once)
                 if resolved and self._room(1):
                     at = ev["at"]
                     row = [ev["fingerprint"], ev["tracking_id"], at, key]
@@ -193,10 +196,19 @@ class IndexWriter:
                 )  # a record: read its resolve
             yield doc
 
-    def _add_incident(self, doc: Mapping[str, Any], now: float, kind: str, tail: List[Any]) -> None:
+    def _add_incident(
+        self,
+        doc: Mapping[str, Any],
+        now: float,
+        kind: str,
+        tail: List[Any],
+        once: Optional[bool] = True,
+    ) -> None:
+        """A row for ``doc``; ``once``: not when indexed less than half a
+        lifetime ago (``None``: always)."""
         tracking_id = doc["tracking_id"]
         last = self._seen.get(tracking_id)
-        if last is not None and now - last < lifetime(self._ttl) / 2:
+        if once is not None and last is not None and now - last < lifetime(self._ttl) / 2:
             return
         if not self._room(1):
             return

@@ -166,12 +166,10 @@ def get_alert(
         raise QueryError(f"fingerprint {fingerprint!r} must be 8-64 lowercase hex digits")
     records = store.records(f"{INCIDENT}{fingerprint}-")
     found = {
-        doc["tracking_id"]: view(doc, store.get(RESOLVED + doc["tracking_id"]))
-        for doc in records
-        if opted_in(doc)
+        doc["tracking_id"]: view(doc, store.get(RESOLVED + doc["tracking_id"])) for doc in records
     }
-    if len(found) < len(records) or not records:
-        legacy = {doc["tracking_id"]: doc for doc in records if not opted_in(doc)}
+    if not any(opted_in(doc) for doc in records):
+        legacy = {doc["tracking_id"]: doc for doc in records}
         found.update(_batched(store, fingerprint, legacy, retention))
     if not found:
         raise QueryError(f"no incident recorded for fingerprint {fingerprint}")
@@ -200,6 +198,8 @@ def _batched(
             if entry.tracking_id.startswith(mine) and entry.where:
                 events += [e for e in reader.batch(entry.where) if e["fingerprint"] == fingerprint]
         events += [_close_event(r) for r in hour.resolves if r.fingerprint == fingerprint]
+    if not events:
+        return {}
     now = store.clock()
     return {
         tracking_id: record
@@ -287,6 +287,9 @@ def alert_stats(
     if not 1 <= hours <= 24 * index.horizon_days(retention.unresolved):
         raise QueryError("hours must be at least 1 and no more than the records live")
     since = store.clock() - hours * _HOUR
+    if not index.indexed(store):  # an install whose sensor never wrote the index
+        window = (d for d in incidents(store) if _started(d) >= since // _HOUR * _HOUR)
+        return {"since": iso(since), "hours": hours, **stats(window)}
     reader = Reader(store, retention, MAX_READS)
     rows: Dict[str, List[Entry]] = defaultdict(list)
     for hour in index.newest_hours(store, retention.unresolved, oldest=since):
@@ -303,6 +306,13 @@ def alert_stats(
         elif state:
             shown.append({"state": state, "severity": entries[0].severity})
     return {"since": iso(since), "hours": hours, **stats(shown)}
+
+
+def _started(doc: Mapping[str, Any]) -> float:
+    try:
+        return epoch(doc.get("starts_at") or "")
+    except ValueError:
+        return 0.0
 
 
 def stats(shown: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:

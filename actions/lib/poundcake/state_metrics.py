@@ -180,9 +180,11 @@ class StatePoller:
     def poll_once(self) -> None:
         store = self._store
         if not self._seeded:  # once per sensor start: the newest records, for the view
-            if self._index is not None and not indexed(store):
+            if not indexed(store):
                 # an install from before the index: every record, indexed as read (once)
-                docs = self._index.add_records(incidents(store))
+                docs = incidents(store)
+                if self._index is not None:
+                    docs = self._index.add_records(docs)
             else:
                 docs = recent(store, self._retention, self._view.limit, WATCH_SECONDS)
             self._view.seed(docs, store.clock())
