@@ -49,6 +49,7 @@ class TriggerInstance:
     payload: Dict[str, Any]
     trace_tag: str
     dedup_key: str
+    size: int = 0  # of the payload as JSON (measured once: a storm has thousands)
 
 
 def opted_in(payload: Dict[str, Any]) -> bool:
@@ -89,11 +90,16 @@ def alert_instance(
         received_at=received_at,
     )
     tracking_id = fields["tracking_id"]
+    measured = size(payload)
+    if measured > MAX_DOCUMENT_BYTES:
+        payload = shrink(payload, MAX_DOCUMENT_BYTES, drop=("annotations",))
+        measured = size(payload)
     return TriggerInstance(
         trigger=ALERT_TRIGGER if opted_in(payload) else RECORDED_TRIGGER,
-        payload=shrink(payload, MAX_DOCUMENT_BYTES, drop=("annotations",)),
+        payload=payload,
         trace_tag=tracking_id,
         dedup_key=f"{tracking_id}|{fields['status']}",
+        size=measured,
     )
 
 
@@ -107,10 +113,17 @@ def batch_instances(
         return []
     envelope = {k: members[0].payload[k] for k in _DELIVERY_FIELDS}
     base = size({**envelope, "part": 0, "parts": 0, "alert_count": 0, "alerts": []}) + 32
-    items = [
-        (shrink(_alert_part(m.payload), bound - base, drop=("annotations",)), m) for m in members
-    ]
-    parts = split(items, bound, base, measure=lambda item: size(item[0]))
+    room = bound - base
+    items = []
+    for m in members:
+        alert = _alert_part(m.payload)
+        # an alert's payload less its delivery's fields: no larger than its own size
+        measured = m.size or size(alert)
+        if measured > room:
+            alert = shrink(alert, room, drop=("annotations",))
+            measured = size(alert)
+        items.append((alert, m, measured))
+    parts = split(items, bound, base, measure=lambda item: item[2])
     out = []
     for number, part in enumerate(parts):
         payload = dict(
@@ -118,10 +131,10 @@ def batch_instances(
             part=number,
             parts=len(parts),
             alert_count=len(part),
-            alerts=[alert for alert, _ in part],
+            alerts=[alert for alert, _, _ in part],
         )
         batch = TriggerInstance(BATCH_TRIGGER, payload, envelope["request_id"], "")
-        out.append((batch, [m for _, m in part]))
+        out.append((batch, [m for _, m, _ in part]))
     return out
 
 
