@@ -99,7 +99,7 @@ def test_the_breaker_opens_after_n_failures_escalates_once_and_skips(alerting, c
         story = alerting.story(alert)
         assert story.execution()["status"] == "failed"
         messages += escalations(story)
-    assert sum("restart of svc-breaker on localhost failed" in m for m in messages) == 2
+    assert sum("restart of svc-breaker.service on localhost failed" in m for m in messages) == 2
     assert sum("circuit breaker OPEN" in m for m in messages) == 1
     third = alerting.fire(
         alertname,
