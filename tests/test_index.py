@@ -15,13 +15,13 @@ from poundcake.incidents import apply, decide, observe
 from poundcake.metrics import SensorMetrics
 from poundcake.queries import (
     QueryError,
-    Retention,
     alert_stats,
     get_alert,
     get_request,
     list_alerts,
     recent,
 )
+from poundcake.reader import Retention
 from poundcake.recorder import IncidentRecorder
 from poundcake.state_store import INCIDENT, NOISE, StateStore, iso
 from poundcake.tracking import new_request_id, request_time

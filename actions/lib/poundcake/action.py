@@ -15,7 +15,7 @@ from st2common.runners.base_action import Action
 
 from poundcake.envelope import KILL_SWITCH_KEY, Door
 from poundcake.lifecycle_config import DEFAULTS
-from poundcake.queries import Retention
+from poundcake.reader import Retention
 from poundcake.state_store import StateStore
 
 # What run() returns: st2 marks the execution failed when the flag is False.

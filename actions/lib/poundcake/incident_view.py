@@ -23,7 +23,7 @@ import threading
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from poundcake.noise import apply_event
-from poundcake.queries import newest_first
+from poundcake.reader import newest_first
 from poundcake.resolution import close
 from poundcake.state_store import epoch
 

@@ -1,23 +1,28 @@
-"""What operators ask of PoundCake's records (the query actions' logic).
-
-Two kinds of record answer them: the per-incident records st2's actions
-write for alerts a rule remediates (and that the sensor wrote for the others
-before its batches), one get each; and the sensor's batches
-(:mod:`poundcake.noise`), one get per batch for all the incidents in it. The
-hourly index (:mod:`poundcake.index`) says which to read.
-"""
+"""What operators ask of PoundCake's records (the query actions' logic),
+and what the sensor reads back at start; :mod:`poundcake.reader` reads the
+records."""
 
 from __future__ import annotations
 
 import heapq
 import re
 from collections import Counter, defaultdict
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from poundcake import index, noise
 from poundcake.incidents import view
-from poundcake.index import Entry, Hour
-from poundcake.lifecycle_config import DEFAULTS
+from poundcake.index import Entry
+from poundcake.reader import (
+    DEFAULT_RETENTION,
+    Reader,
+    Resolves,
+    Retention,
+    by_incident,
+    close_event,
+    incidents,
+    newest_first,
+    resolves,
+)
 from poundcake.state_store import INCIDENT, NOISE, RESOLVED, StateStore, epoch, iso
 from poundcake.tracking import request_time
 from poundcake.triggers import opted_in
@@ -30,130 +35,6 @@ _HOUR = 3600
 
 class QueryError(ValueError):
     """A query argument is invalid."""
-
-
-class Retention(NamedTuple):
-    """How long records live: ``unresolved_ttl_seconds`` (0: for ever) and
-    ``incident_ttl_seconds`` after a resolve."""
-
-    unresolved: int = DEFAULTS["unresolved_ttl_seconds"][0]
-    resolved: int = DEFAULTS["incident_ttl_seconds"][0]
-
-
-DEFAULT_RETENTION = Retention()
-Resolves = Dict[str, Dict[str, Any]]
-
-
-def resolves(store: StateStore) -> Resolves:
-    """Every ``resolve_incident`` record, by tracking id (one paged read)."""
-    return {key[len(RESOLVED) :]: doc for key, doc in store.scan(RESOLVED)}
-
-
-def incidents(store: StateStore, resolved: Optional[Resolves] = None) -> Iterator[Dict[str, Any]]:
-    """Every per-incident record, resolve merged in, as read (page by page, so a
-    caller that keeps only what it needs holds only that).
-
-    ``resolved`` is :func:`resolves` when the caller has already read it.
-    """
-    if resolved is None:
-        resolved = resolves(store)
-    for _, doc in store.scan(INCIDENT):
-        yield view(doc, resolved.get(doc["tracking_id"]))
-
-
-def newest_first(doc: Mapping[str, Any]) -> Tuple[str, str]:
-    """Sort key: the incident that started last first (then the last created)."""
-    return (doc.get("starts_at", ""), doc.get("created_at", ""))
-
-
-class Reader:
-    """Shows incidents from index rows, reading each batch once.
-
-    Fed the hours of a walk back from now (:meth:`take`), it knows every
-    resolve that may have closed an incident of an hour it has passed.
-    After ``max_reads`` single reads of per-incident records it reads all of
-    them at once (100 a call) instead.
-    """
-
-    def __init__(
-        self, store: StateStore, retention: Retention, max_reads: Optional[int] = None
-    ) -> None:
-        self._store = store
-        self._retention = retention
-        self._max_reads = max_reads
-        self._batches: Dict[str, List[Dict[str, Any]]] = {}
-        self._closes: Dict[str, List[index.Resolve]] = defaultdict(list)
-        self._records: Optional[Dict[str, Dict[str, Any]]] = None
-        self.reads = 0
-
-    def take(self, hour: Hour) -> None:
-        for resolve in hour.resolves:
-            self._closes[resolve.fingerprint].append(resolve)
-
-    def state(self, tracking_id: str, entries: List[Entry]) -> Optional[str]:
-        """The state of a batched incident from its rows alone (``None``: it
-        has a per-incident record, read it; ``""``: gone)."""
-        if not entries or any(e.opted_in or not e.where for e in entries):
-            return None
-        fingerprint = tracking_id.rsplit("-", 1)[0]
-        first = min(epoch(e.at) for e in entries if e.at) if any(e.at for e in entries) else 0.0
-        closed = [epoch(r.at) for r in self._closes.get(fingerprint, ()) if epoch(r.at) >= first]
-        if any(e.state == "resolved" for e in entries) or closed:
-            at = min(closed) if closed else max(epoch(e.at) for e in entries if e.at)
-            gone = self._store.clock() - at >= max(self._retention.resolved, 1)
-            return "" if gone else "resolved"
-        return max(entries, key=lambda e: e.at).state
-
-    def show(self, tracking_id: str, entries: List[Entry]) -> Optional[Dict[str, Any]]:
-        """One incident as operators see it (``None``: not recorded, or gone)."""
-        batches = list(dict.fromkeys(e.where for e in entries if e.where))
-        if not batches:  # a per-incident record
-            return self._record(tracking_id, any(e.opted_in for e in entries) or not entries)
-        legacy = self._record(tracking_id, False) if any(not e.where for e in entries) else None
-        events = [
-            ev for key in batches for ev in self.batch(key) if ev["tracking_id"] == tracking_id
-        ]
-        fingerprint = tracking_id.rsplit("-", 1)[0]
-        events += [_close_event(r) for r in self._closes.get(fingerprint, ())]
-        start = {tracking_id: legacy} if legacy is not None else None
-        record = noise.replay(events, start).get(tracking_id)
-        if record is None or not noise.retained(
-            record, self._store.clock(), self._retention.resolved
-        ):
-            return None
-        return record
-
-    def batch(self, key: str) -> List[Dict[str, Any]]:
-        """The events of one batch (``[]``: expired)."""
-        if key not in self._batches:
-            doc = self._store.get(key)
-            self._batches[key] = doc["events"] if doc else []
-        return self._batches[key]
-
-    def _record(self, tracking_id: str, resolvable: bool) -> Optional[Dict[str, Any]]:
-        if self._records is None and self._max_reads is not None and self.reads >= self._max_reads:
-            resolved = resolves(self._store)
-            self._records = {doc["tracking_id"]: doc for doc in incidents(self._store, resolved)}
-        if self._records is not None:
-            return self._records.get(tracking_id)
-        self.reads += 1
-        return _shown(self._store, tracking_id, resolvable)
-
-
-def _close_event(resolve: index.Resolve) -> Dict[str, Any]:
-    return {
-        "tracking_id": resolve.tracking_id,
-        "fingerprint": resolve.fingerprint,
-        "status": "resolved",
-        "at": resolve.at,
-    }
-
-
-def _by_incident(entries: Iterable[Entry]) -> Dict[str, List[Entry]]:
-    rows: Dict[str, List[Entry]] = defaultdict(list)
-    for entry in entries:
-        rows[entry.tracking_id].append(entry)
-    return rows
 
 
 def get_alert(
@@ -197,7 +78,7 @@ def _batched(
         for entry in hour.entries:
             if entry.tracking_id.startswith(mine) and entry.where:
                 events += [e for e in reader.batch(entry.where) if e["fingerprint"] == fingerprint]
-        events += [_close_event(r) for r in hour.resolves if r.fingerprint == fingerprint]
+        events += [close_event(r) for r in hour.resolves if r.fingerprint == fingerprint]
     if not events:
         return {}
     now = store.clock()
@@ -246,7 +127,7 @@ def list_alerts(
     seen = set()
     for hour in index.newest_hours(store, retention.unresolved):
         reader.take(hour)
-        rows = _by_incident(e for e in hour.entries if wanted(e.severity, e.alertname))
+        rows = by_incident(e for e in hour.entries if wanted(e.severity, e.alertname))
         newest = sorted(rows, key=lambda t: (rows[t][0].starts_at, t), reverse=True)
         for tracking_id in newest:
             if tracking_id in seen:
@@ -262,18 +143,6 @@ def list_alerts(
             if len(found) == limit:
                 return found
     return found
-
-
-def _shown(
-    store: StateStore, tracking_id: str, resolvable: bool = True
-) -> Optional[Dict[str, Any]]:
-    """One per-incident record as :func:`incidents` shows it (None: not
-    written, or expired); only an opted-in incident (``resolvable``) has a
-    resolve key."""
-    record = store.get(INCIDENT + tracking_id)
-    if record is None:
-        return None
-    return view(record, store.get(RESOLVED + tracking_id) if resolvable else None)
 
 
 def alert_stats(
@@ -395,7 +264,7 @@ def recent(
     shown = []
     reader = Reader(store, retention)
     for hour in index.newest_hours(store, retention.unresolved, now - watch_seconds, "r"):
-        for tracking_id, entries in _by_incident(hour.entries).items():
+        for tracking_id, entries in by_incident(hour.entries).items():
             doc = reader.show(tracking_id, entries)
             if doc is not None:
                 shown.append(doc)

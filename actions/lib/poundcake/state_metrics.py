@@ -34,14 +34,8 @@ from poundcake.board import Board
 from poundcake.incident_view import WATCH_SECONDS, IncidentView
 from poundcake.incidents import view
 from poundcake.index import IndexWriter, indexed
-from poundcake.queries import (
-    DEFAULT_RETENTION,
-    Retention,
-    incidents,
-    purge_resolved,
-    recent,
-    resolves,
-)
+from poundcake.queries import purge_resolved, recent
+from poundcake.reader import DEFAULT_RETENTION, Retention, incidents, resolves
 from poundcake.recorder import IncidentRecorder
 from poundcake.state_store import BREAKER_OPEN, INCIDENT, RESOLVED, StateStore
 from poundcake.suppressions import stored_windows
