@@ -336,6 +336,22 @@ def hours_back(
     """``(hour, documents)`` under ``<prefix><YYYYMMDDHH>.<suffix>``, newest hour
     first, back to :func:`horizon_days` (or to the hour of ``oldest``); a day
     with no key costs one call, an hour with none one call too."""
+    for at, docs in hours_back_lazily(store, prefix, ttl, oldest, suffix):
+        found = list(docs)
+        if found:
+            yield at, found
+
+
+def hours_back_lazily(
+    store: StateStore,
+    prefix: str,
+    ttl: int,
+    oldest: Optional[float] = None,
+    suffix: str = "",
+    page_bytes: Optional[int] = None,
+) -> Iterator[Tuple[float, Iterator[Dict[str, Any]]]]:
+    """As :func:`hours_back`, each hour's documents read as they are taken
+    (in pages of about ``page_bytes``), every hour of a day with keys given."""
     now = store.clock()
     newest = int(now // _HOUR) + 1  # one hour ahead: the sensor's clock may run ahead
     today = int(now // _DAY)
@@ -348,9 +364,8 @@ def hours_back(
         for at in range(min(newest, (day + 1) * 24 - 1), day * 24 - 1, -1):
             if oldest is not None and (at + 1) * _HOUR <= oldest:
                 return
-            docs = [doc for _, doc in store.scan(f"{prefix}{hour(at * _HOUR)}.{suffix}")]
-            if docs:
-                yield at * _HOUR, docs
+            scan = store.scan(f"{prefix}{hour(at * _HOUR)}.{suffix}", page_bytes)
+            yield at * _HOUR, (doc for _, doc in scan)
 
 
 def newest_hours(

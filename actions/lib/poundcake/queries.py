@@ -30,6 +30,8 @@ from poundcake.triggers import opted_in
 _FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
 # Single record reads a query makes before reading every record instead.
 MAX_READS = 500
+# The sensor's start reads its batches in pages of about this many bytes.
+SEED_PAGE_BYTES = 4_000_000
 _HOUR = 3600
 
 
@@ -270,10 +272,13 @@ def recent(
                 shown.append(doc)
     events: List[Dict[str, Any]] = []
     incidents_read = set()
-    for _, docs in index.hours_back(store, NOISE, retention.unresolved):
+    hours = index.hours_back_lazily(store, NOISE, retention.unresolved, page_bytes=SEED_PAGE_BYTES)
+    for _, docs in hours:
         for doc in docs:
             events += doc["events"]
             incidents_read.update(ev["tracking_id"] for ev in doc["events"])
+            if len(incidents_read) >= limit:
+                break
         if len(incidents_read) >= limit:
             break
     records = noise.replay(events).values()

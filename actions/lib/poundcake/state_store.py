@@ -88,21 +88,29 @@ class StateStore:
         self.calls += 1
         return bool(self._svc.delete_value(key, local=False))
 
-    def scan(self, prefix: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
-        """Every (key, record) under ``prefix``, page by page."""
+    def scan(
+        self, prefix: str, page_bytes: Optional[int] = None
+    ) -> Iterator[Tuple[str, Dict[str, Any]]]:
+        """Every (key, record) under ``prefix``, page by page (``page_bytes``:
+        pages of about that many bytes, for values that may be large: the
+        first of 10 keys, the next sized by what the keys so far weighed)."""
         seen = set()
         offset = 0
+        size = 10 if page_bytes else PAGE
         while True:
-            page = self._list_page(prefix, offset)
+            page = self._list_page(prefix, offset, size)
             self.calls += 1
             fresh = [kvp for kvp in page or [] if kvp.name not in seen]
             for kvp in fresh:
                 seen.add(kvp.name)
                 if kvp.name.startswith(prefix):
                     yield kvp.name, json.loads(kvp.value)
-            if len(page or []) < PAGE or not fresh:
+            if len(page or []) < size or not fresh:
                 return
             offset += len(page)
+            if page_bytes:
+                weight = sum(len(kvp.value) for kvp in page) / len(page)
+                size = max(1, min(PAGE, int(page_bytes // max(weight, 1))))
 
     def records(self, prefix: str) -> List[Dict[str, Any]]:
         return [doc for _, doc in self.scan(prefix)]
