@@ -379,7 +379,7 @@ def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int
 def seeded_request(st2: St2) -> str:
     """A request id of a seeded delivery (from the seeder's index keys)."""
     for kvp in st2.get("keys", prefix="poundcake.delivered.", limit=100):
-        if ".5eed-" in kvp["name"]:
+        if ".5eed" in kvp["name"]:
             return next(iter(json.loads(kvp["value"])["requests"]))
     raise RuntimeError("no seeded delivery in the index")
 

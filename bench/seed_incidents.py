@@ -33,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "actions", "lib"))
 
+from poundcake.fingerprints import FINGERPRINTS, RECENT, RECENT_HOURS  # noqa: E402
 from poundcake.incidents import apply, decide, finish, observe  # noqa: E402
 from poundcake.index import DELIVERED, STARTED, IndexWriter  # noqa: E402
 from poundcake.recorder import IncidentRecorder  # noqa: E402
@@ -40,7 +41,9 @@ from poundcake.state_store import INCIDENT, NOISE, RESOLVED, StateStore, iso  # 
 from poundcake.tracking import new_request_id  # noqa: E402
 
 BATCH = 2000  # keys per bulk insert
-WRITER = "5eed"  # the seeded keys' writer id (batches and index keys)
+WRITER = (
+    "5eed"  # the seeded keys' writer ids start so (batches and index keys), then the run's start
+)
 FINGERPRINT = "5eed"  # every seeded fingerprint starts so
 TIMES = 9973  # distinct start times over the three days (one delivery each)
 TTL = 30 * 86400
@@ -134,13 +137,14 @@ def main(start: int, stop: int) -> None:
     db_setup(ensure_indexes=False)
     collection = KeyValuePairDB._get_collection()
     if stop == 0:
-        hour = r"\d{10}[.]"
+        hour, writer = r"\d{10}[.]", WRITER + "[0-9a-f]*-"
         for prefix, rest in (
             (INCIDENT + FINGERPRINT, ""),
             (RESOLVED + FINGERPRINT, ""),
-            (NOISE, hour + WRITER + "-"),
-            (STARTED, hour + "[nr]?" + WRITER + "-"),
-            (DELIVERED, hour + WRITER + "-"),
+            (NOISE, hour + writer),
+            (STARTED, hour + "[nr]?" + writer),
+            (DELIVERED, hour + writer),
+            (FINGERPRINTS, r"(r[.]|h[.]\d[.])" + hour + writer),
         ):
             pattern = "^" + re.escape(prefix) + rest
             gone = collection.delete_many({"name": {"$regex": pattern}})
@@ -150,9 +154,10 @@ def main(start: int, stop: int) -> None:
     collected = Collected()
     clock = [now]
     store = StateStore(collected, clock=lambda: clock[0])
-    index = IndexWriter(store, Log(), NoMetrics(), TTL, max_seen=200_000, writer=WRITER)
+    writer = f"{WRITER}{start:x}"  # a later call's keys never take an earlier's names
+    index = IndexWriter(store, Log(), NoMetrics(), TTL, max_seen=200_000, writer=writer)
     recorder = IncidentRecorder(
-        store, Log(), TTL, 3 * 86400, NoMetrics(), NoView(), index, writer=WRITER
+        store, Log(), TTL, 3 * 86400, NoMetrics(), NoView(), index, writer=writer
     )
     deliveries = {}  # start time slot -> the alerts that started then
     for i in range(start, stop):
@@ -178,13 +183,21 @@ def main(start: int, stop: int) -> None:
             index.flush()
         if len(collected.values) >= BATCH:
             insert(collection, KeyValuePairDB, collected)
+    index.flush(everything=True)  # as a sensor that stops: its fingerprints compacted
     insert(collection, KeyValuePairDB, collected)
     took = time.time() - started
     print(f"seeded {stop - start} incidents (their batches, records and index) in {took:.1f} s")
 
 
 def insert(collection, model, collected: Collected) -> None:
-    docs = [model(name=k, value=v).to_mongo().to_dict() for k, v in collected.values.items()]
+    """Insert what was collected, less the recent fingerprint keys st2's key TTL
+    would have removed by now (the kit's database does not expire keys)."""
+    oldest = time.strftime("%Y%m%d%H", time.gmtime(time.time() - RECENT_HOURS * 3600))
+    docs = [
+        model(name=k, value=v).to_mongo().to_dict()
+        for k, v in collected.values.items()
+        if not k.startswith(RECENT) or k[len(RECENT) : len(RECENT) + 10] >= oldest
+    ]
     if docs:
         collection.insert_many(docs, ordered=False)
     collected.values.clear()

@@ -451,11 +451,15 @@ def test_a_delivery_of_10000_alerts_is_stored_in_few_writes_each_within_the_boun
     assert len(shown) == 10_000
 
 
-@pytest.mark.parametrize("query", ["alert_stats", "sensor start"])
-def test_the_sensors_start_and_alert_stats_read_as_much_at_any_number_of_old_records(query):
+@pytest.mark.parametrize("query", ["alert_stats", "sensor start", "get_alert"])
+def test_the_sensors_start_alert_stats_and_get_alert_read_as_much_at_any_number_of_old_records(
+    query,
+):
     """What they read follows the last hours (stats: its window; the start:
-    the newest incidents and the opted-in ones in flight), never the records
-    retained: 0 or 3,000 older batched incidents cost the same calls."""
+    the newest incidents and the opted-in ones in flight; get_alert: its
+    fingerprint's shard of the compacted hours, a key or so an hour), never
+    the records retained: 0 or 3,000 older batched incidents (30 hours of
+    deliveries) cost the same calls (get_alert: a page more for the hours)."""
     clock = Clock()
     costs = []
     for older in (0, 3000):
@@ -475,8 +479,39 @@ def test_the_sensors_start_and_alert_stats_read_as_much_at_any_number_of_old_rec
         before = store.calls
         if query == "alert_stats":
             assert alert_stats(store, 24, KEEP)["total"] == 23
+        elif query == "get_alert":
+            shown = get_alert(store, alert(60_007, NOW - 60)["fingerprint"], KEEP)
+            assert shown["current"]["state"] == "recorded"
         else:
             shown = recent(store, KEEP, limit=20, watch_seconds=6 * 3600)
             assert len(shown) >= 23
         costs.append(store.calls - before)
-    assert costs[0] == costs[1], f"calls with 0 and 3,000 older records: {costs}"
+    if query == "get_alert":  # its shard has a key per hour: 30 more hours, one more page
+        assert costs[1] - costs[0] <= 1 and costs[1] <= 10, costs
+    else:
+        assert costs[0] == costs[1], f"calls with 0 and 3,000 older records: {costs}"
+
+
+def test_the_fingerprint_index_compacts_each_hour_gone_by_in_shards():
+    from poundcake.fingerprints import HOURLY, RECENT, FingerprintIndex
+
+    held = FingerprintIndex()
+    held.add(
+        "poundcake.noise.2026112405.w-1", ["0aaaaaaaaaaaaaaa", "fbbbbbbbbbbbbbbb"], "2026112405"
+    )
+    (recent,) = held.writes("2026112405")
+    assert recent[0] == f"{RECENT}2026112405." and held.pending == 2, "the hour is not over"
+    held.add("poundcake.noise.2026112405.w-2", ["0aaaaaaaaaaaaaaa"], "2026112405")
+    writes = held.writes("2026112406")
+    assert [w[0] for w in writes] == [
+        f"{RECENT}2026112406.",
+        f"{HOURLY}0.2026112405.",
+        f"{HOURLY}3.2026112405.",
+    ]
+    assert sorted(writes[1][1]["batches"]) == [
+        "poundcake.noise.2026112405.w-1",
+        "poundcake.noise.2026112405.w-2",
+    ]
+    assert held.pending == 0
+    held.keep(writes[2], "2026112406")  # st2api refused it: written by the next flush
+    assert [w[0] for w in held.writes("2026112406")] == [f"{HOURLY}3.2026112405."]

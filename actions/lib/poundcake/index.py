@@ -39,11 +39,12 @@ import math
 import threading
 import uuid
 from collections import OrderedDict, defaultdict
-from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
+from poundcake.fingerprints import RECENT_HOURS as FINGERPRINTS_RECENT_HOURS
+from poundcake.fingerprints import FingerprintIndex
 from poundcake.sizes import cut_strings, size, split
-from poundcake.state_store import PREFIX, StateStore, epoch
+from poundcake.state_store import PREFIX, StateStore, epoch, hour
 from poundcake.tracking import request_time
 from poundcake.triggers import opted_in
 
@@ -83,10 +84,6 @@ class Resolve(NamedTuple):
     tracking_id: str
     at: str
     where: str
-
-
-def hour(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y%m%d%H")
 
 
 def lifetime(ttl: int) -> int:
@@ -141,12 +138,13 @@ class IndexWriter:
         self._delivered: Dict[str, Dict[str, List[str]]] = defaultdict(dict)
         self._pending = 0
         self._seen = OrderedDict()  # tracking_id -> when indexed, oldest first
+        self._fingerprints = FingerprintIndex()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="poundcake-index", daemon=True)
 
     @property
     def pending(self) -> int:
-        return self._pending
+        return self._pending + self._fingerprints.pending
 
     def add(self, request_id: str, payloads: Iterable[Mapping[str, Any]]) -> None:
         """Index what one delivery dispatched (in memory; the flush writes it):
@@ -183,7 +181,8 @@ class IndexWriter:
                     row = [ev["fingerprint"], ev["tracking_id"], at, key]
                     self._resolves[hour(min(epoch(at), now))].append(row)
                     self._pending += 1
-        self._metrics.index_pending.set(self._pending)
+            self._fingerprints.add(key, {ev["fingerprint"] for ev in events}, hour(now))
+        self._metrics.index_pending.set(self.pending)
 
     def add_records(self, docs: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
         """Index records as they are read (``docs`` passed through): the
@@ -230,10 +229,14 @@ class IndexWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def flush(self) -> int:
+    def flush(self, everything: bool = False) -> int:
         """Write what is collected; return the keys written. What fails to be
-        written is kept for the next flush (st2api may be restarting)."""
+        written is kept for the next flush (st2api may be restarting).
+        ``everything``: the fingerprints of this hour are compacted too (the
+        sensor is stopping)."""
+        now_hour = hour(self._store.clock())
         with self._lock:
+            fingerprints = self._fingerprints.writes(now_hour, everything)
             rows, self._rows = self._rows, defaultdict(list)
             resolves, self._resolves = self._resolves, defaultdict(list)
             delivered, self._delivered = self._delivered, defaultdict(dict)
@@ -251,10 +254,17 @@ class IndexWriter:
             for part in split(list(requests.items()), base=_REQUESTS_OVERHEAD, measure=size):
                 docs.append((DELIVERED, bucket, "", {"requests": dict(part)}))
         for prefix, bucket, kind, doc in docs:
-            if self._put(prefix, bucket, kind, doc, ttl):
+            if self._put(f"{prefix}{bucket}.{kind}", doc, ttl):
                 written += 1
             else:
                 unwritten.append((doc, (prefix, bucket, kind)))
+        recent_ttl = FINGERPRINTS_RECENT_HOURS * _HOUR
+        for write in fingerprints:
+            if self._put(write[0], write[1], recent_ttl if write[2] == "recent" else ttl):
+                written += 1
+            else:
+                with self._lock:
+                    self._fingerprints.keep(write, now_hour)
         with self._lock:  # kept for the next flush, as far as there is room
             for doc, (prefix, bucket, kind) in unwritten:
                 count = len(doc.get("incidents", [])) + len(doc.get("resolves", []))
@@ -267,13 +277,11 @@ class IndexWriter:
                 else:
                     self._rows[(kind, bucket)].extend(doc["incidents"])
                     self._resolves[bucket].extend(doc.get("resolves", []))
-        self._metrics.index_pending.set(self._pending)
+        self._metrics.index_pending.set(self.pending)
         return written
 
-    def _put(
-        self, prefix: str, bucket: str, kind: str, doc: Dict[str, Any], ttl: Optional[int]
-    ) -> bool:
-        key = f"{prefix}{bucket}.{kind}{self._writer}-{next(self._seq)}"
+    def _put(self, prefix: str, doc: Dict[str, Any], ttl: Optional[int]) -> bool:
+        key = f"{prefix}{self._writer}-{next(self._seq)}"
         try:
             self._store.put(key, doc, ttl=ttl)
             return True
@@ -287,7 +295,7 @@ class IndexWriter:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(wait)
-        return self.flush()
+        return self.flush(everything=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._flush_seconds):

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from poundcake import index, noise
+from poundcake.fingerprints import batches_of
 from poundcake.incidents import view
 from poundcake.index import Entry
 from poundcake.reader import (
@@ -18,12 +19,12 @@ from poundcake.reader import (
     Resolves,
     Retention,
     by_incident,
-    close_event,
     incidents,
     newest_first,
     resolves,
 )
 from poundcake.state_store import INCIDENT, NOISE, RESOLVED, StateStore, epoch, iso
+from poundcake.state_store import hour as hour_of
 from poundcake.tracking import request_time
 from poundcake.triggers import opted_in
 
@@ -44,7 +45,8 @@ def get_alert(
 ) -> Dict[str, Any]:
     """Every incident of ``fingerprint``: its per-incident records (one prefix
     read), and, unless it is an opted-in fingerprint (st2's actions own all
-    its records), its events in the sensor's batches (a walk of the index)."""
+    its records), its events in the sensor's batches, found through
+    :mod:`poundcake.fingerprints`."""
     if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
         raise QueryError(f"fingerprint {fingerprint!r} must be 8-64 lowercase hex digits")
     records = store.records(f"{INCIDENT}{fingerprint}-")
@@ -74,13 +76,12 @@ def _batched(
     """The incidents of ``fingerprint`` the sensor's batches (and its records
     from before them, ``legacy``) make."""
     reader = Reader(store, retention)
-    events: List[Dict[str, Any]] = []
-    mine = fingerprint + "-"
-    for hour in index.newest_hours(store, retention.unresolved):
-        for entry in hour.entries:
-            if entry.tracking_id.startswith(mine) and entry.where:
-                events += [e for e in reader.batch(entry.where) if e["fingerprint"] == fingerprint]
-        events += [close_event(r) for r in hour.resolves if r.fingerprint == fingerprint]
+    events = [
+        ev
+        for key in batches_of(store, fingerprint, SEED_PAGE_BYTES)
+        for ev in reader.batch(key)
+        if ev["fingerprint"] == fingerprint
+    ]
     if not events:
         return {}
     now = store.clock()
@@ -247,7 +248,7 @@ def _near(
     events = [
         ev
         for when in (at, at + _HOUR)
-        for _, doc in store.scan(f"{NOISE}{index.hour(when)}.")
+        for _, doc in store.scan(f"{NOISE}{hour_of(when)}.")
         for ev in doc["events"]
         if ev.get("request_id") == request_id
     ]

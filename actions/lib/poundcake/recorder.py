@@ -42,8 +42,8 @@ from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 from poundcake import noise
 from poundcake.incident_view import IncidentView
 from poundcake.incidents import decide, observe
-from poundcake.index import IndexWriter, hour, lifetime
-from poundcake.state_store import StateStore
+from poundcake.index import IndexWriter, lifetime
+from poundcake.state_store import StateStore, hour
 from poundcake.suppressions import Suppression
 
 # Deliveries that come due within this long of the first are written with it.

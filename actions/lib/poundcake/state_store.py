@@ -48,6 +48,11 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def hour(ts: float) -> str:
+    """The UTC hour of ``ts`` as keys name it: ``YYYYMMDDHH``."""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y%m%d%H")
+
+
 def epoch(stamp: str) -> float:
     """Seconds since the epoch of a UTC ``...Z`` timestamp (any fraction length)."""
     whole, _, fraction = stamp.rstrip("Z").partition(".")
