@@ -242,6 +242,7 @@ def storm(st2: St2, token: str, sizes: List[int]) -> Dict[str, Any]:
         "writes": sum(taken[t] for t in KV_WRITES),
         "by_trigger": dict(taken),
         "answer_s": max(a["took"] for a in answers),
+        "answer_median_s": sorted(a["took"] for a in answers)[len(answers) // 2],
         "answer_all_s": answered,
         "tries": max(a["tries"] for a in answers),
         "queryable_s": queryable,
@@ -409,9 +410,14 @@ def costs(st2: St2, token: str) -> Dict[str, Dict[str, Any]]:
         figure("st2 executions per alert", f"{f['executions_per_alert']:.2f}", "0",
                f["executions_per_alert"] == 0)  # fmt: skip
         limit = 0.5 if max(sizes) == 1000 else 5.0
+        what = f"the sensor's 200 to a delivery of {max(sizes):,}"
+        if len(sizes) > 1:
+            figure(f"{what}, median of {len(sizes)}", f"{f['answer_median_s']:.2f} s",
+                   f"< {limit} s", f["answer_median_s"] < limit)  # fmt: skip
+            what += ", the slowest"
         figure(
-            f"the sensor's 200 to a delivery of {max(sizes):,}",
-            f"{f['answer_s']:.2f} s (slowest; {f['tries']} POST(s); all {f['answer_all_s']:.2f} s)",
+            what,
+            f"{f['answer_s']:.2f} s ({f['tries']} POST(s); all {f['answer_all_s']:.2f} s)",
             f"< {limit} s",
             f["answer_s"] < limit and f["tries"] == 1,
         )
