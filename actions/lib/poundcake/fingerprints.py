@@ -60,7 +60,8 @@ class FingerprintIndex:
 
     @property
     def pending(self) -> int:
-        return self._held
+        """Entries waiting for the next flush (not those held until their hour is over)."""
+        return sum(len(f) for f in self._recent.values())
 
     def add(self, key: str, fingerprints: Iterable[str], hour: str) -> None:
         """The batch ``key`` (written in ``hour``) holds events of ``fingerprints``."""
