@@ -16,7 +16,8 @@ Prints every figure with its target, met or missed:
   running): alone, behind 1,000 and 10,000 noise alerts delivered just
   before, and with them in the same deliveries;
 - with 1k, 10k and 100k incidents stored (seeded by ``seed_incidents.py``
-  on the kit): the sensor's start (its one read back, from its /metrics),
+  on the kit, at one rate over the last 7 hours, 3 days and 30 days): the
+  sensor's start (its one read back, from its /metrics),
   ``alert_stats``, the state poll, ``list_alerts``, ``get_alert`` and
   ``get_request``.
 """

@@ -13,10 +13,12 @@ own code over a collecting datastore, and inserts them with st2's own model
   ``finish_remediation`` leave them (one record each, remediated), indexed
   as the sensor indexes them; half resolved (a ``poundcake.resolved.`` key).
 
-They are spread over the last three days: the alerts that started at one
-time came in one delivery (9,973 start times), and the sensor's writers
-flushed once per delivery (a real sensor flushes every 15 s: about as many
-keys for a site this busy).
+They come at one rate, a delivery of 10 every 259 s (139 an hour), going back
+from now as far as it takes: 1,000 incidents are the last 7 hours, 10,000 the
+last 3 days, 100,000 the last 30 (``unresolved_ttl_seconds``). More records
+retained means records kept longer, not alerts coming faster: what a query of
+the last hours reads stays the same, and what grows shows. The sensor's
+writers flush once per delivery (a real sensor flushes every 15 s).
 
 Run with the kit's Python and config (``bench_st2.py`` does):
 
@@ -45,7 +47,8 @@ WRITER = (
     "5eed"  # the seeded keys' writer ids start so (batches and index keys), then the run's start
 )
 FINGERPRINT = "5eed"  # every seeded fingerprint starts so
-TIMES = 9973  # distinct start times over the three days (one delivery each)
+PER_DELIVERY = 10
+INTERVAL = 30 * 86400 / (100_000 / PER_DELIVERY)  # seconds between deliveries
 TTL = 30 * 86400
 
 
@@ -90,8 +93,8 @@ class Log:
         raise RuntimeError(message % args)
 
 
-def starts_of(i: int, now: float) -> float:
-    return now - 3 * 86400 * (i % TIMES) / TIMES
+def starts_of(slot: int, now: float) -> float:
+    return now - 60 - slot * INTERVAL
 
 
 def payload(i: int, starts: float, request_id: str, status: str = "firing") -> dict:
@@ -161,7 +164,7 @@ def main(start: int, stop: int) -> None:
     )
     deliveries = {}  # start time slot -> the alerts that started then
     for i in range(start, stop):
-        deliveries.setdefault(i % TIMES, []).append(i)
+        deliveries.setdefault(i // PER_DELIVERY, []).append(i)
     for slot, members in deliveries.items():
         at = starts_of(slot, now)
         request_id = new_request_id(at)

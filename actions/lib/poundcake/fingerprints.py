@@ -16,11 +16,11 @@ written with its other keys (never rewritten):
   few, so ``get_alert`` lists a few keys per hour retained (100 a call), not
   a few hundred.
 
-``get_alert`` reads its fingerprint's shard and the recent keys, then the
-batches they name. What a crash costs: the hours not compacted yet stay
-findable through the recent keys for :data:`RECENT_HOURS` hours; after that
-``get_alert`` misses them (``list_alerts``, ``alert_stats`` and
-``get_request`` still find them through the hourly index).
+``get_alert`` (and ``get_request``) read the fingerprint's shard and the
+recent keys of the hours not compacted yet, then the batches they name. What
+a crash costs: the hour it happened in is never compacted, so once it is
+over ``get_alert`` misses its batched alerts (``list_alerts`` and
+``alert_stats`` still find them through the hourly index).
 """
 
 from __future__ import annotations
@@ -109,14 +109,33 @@ def _docs(entries: Dict[str, Set[str]]) -> List[Dict[str, Any]]:
     return [{"batches": dict(part)} for part in split(items, base=_OVERHEAD, measure=size)]
 
 
-def batches_of(store: StateStore, fingerprint: str, page_bytes: int) -> List[str]:
-    """The batch keys that hold events of ``fingerprint``: its shard of the
-    compacted hours, and the recent keys of the last :data:`RECENT_HOURS`."""
-    now = store.clock()
-    found: List[str] = []
-    prefixes = [f"{HOURLY}{shard(fingerprint)}."]
-    prefixes += [f"{RECENT}{hour(now - k * _HOUR)}." for k in range(-1, RECENT_HOURS + 1)]
-    for prefix in prefixes:
-        for _, doc in store.scan(prefix, page_bytes):
-            found += [k for k, fps in doc.get("batches", {}).items() if fingerprint in fps]
-    return list(dict.fromkeys(found))
+class Lookup:
+    """Finds the batches of fingerprints, reading each shard (and the recent
+    keys) at most once: a delivery's thousand fingerprints cost what one does."""
+
+    def __init__(self, store: StateStore, page_bytes: int) -> None:
+        self._store = store
+        self._page_bytes = page_bytes
+        self._read: Dict[str, List[Dict[str, Any]]] = {}
+
+    def batches_of(self, fingerprint: str) -> List[str]:
+        """The batch keys that hold events of ``fingerprint``: its shard of the
+        compacted hours, and the recent keys of the hours not compacted yet
+        (this one and the one before; the next too, for a clock ahead)."""
+        now = self._store.clock()
+        prefixes = [f"{HOURLY}{shard(fingerprint)}."]
+        prefixes += [f"{RECENT}{hour(now + k * _HOUR)}." for k in (1, 0, -1)]
+        found = [
+            key
+            for prefix in prefixes
+            for doc in self._docs(prefix)
+            for key, fingerprints in doc.get("batches", {}).items()
+            if fingerprint in fingerprints
+        ]
+        return list(dict.fromkeys(found))
+
+    def _docs(self, prefix: str) -> List[Dict[str, Any]]:
+        if prefix not in self._read:
+            scan = self._store.scan(prefix, self._page_bytes)
+            self._read[prefix] = [doc for _, doc in scan]
+        return self._read[prefix]

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from poundcake import index, noise
-from poundcake.fingerprints import batches_of
+from poundcake.fingerprints import Lookup
 from poundcake.incidents import view
 from poundcake.index import Entry
 from poundcake.reader import (
@@ -31,6 +31,9 @@ from poundcake.triggers import opted_in
 _FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
 # Single record reads a query makes before reading every record instead.
 MAX_READS = 500
+# ... and what alert_stats and the sensor's start make: past this many
+# opted-in incidents in their window, reading every record 100 a call is cheaper.
+WINDOW_READS = 20
 # The sensor's start reads its batches in pages of about this many bytes.
 SEED_PAGE_BYTES = 4_000_000
 _HOUR = 3600
@@ -75,20 +78,30 @@ def _batched(
 ) -> Dict[str, Dict[str, Any]]:
     """The incidents of ``fingerprint`` the sensor's batches (and its records
     from before them, ``legacy``) make."""
-    reader = Reader(store, retention)
+    return _replayed(Reader(store, retention), Lookup(store, SEED_PAGE_BYTES), fingerprint, legacy)
+
+
+def _replayed(
+    reader: Reader,
+    lookup: Lookup,
+    fingerprint: str,
+    legacy: Optional[Dict[str, Dict[str, Any]]] = None,
+) -> Dict[str, Dict[str, Any]]:
+    """The incidents of ``fingerprint``'s batched events (none: ``{}``), from its
+    records of before the batches (``legacy``), those gone left out."""
     events = [
         ev
-        for key in batches_of(store, fingerprint, SEED_PAGE_BYTES)
+        for key in lookup.batches_of(fingerprint)
         for ev in reader.batch(key)
         if ev["fingerprint"] == fingerprint
     ]
     if not events:
         return {}
-    now = store.clock()
+    now = reader.store.clock()
     return {
         tracking_id: record
-        for tracking_id, record in noise.replay(events, dict(legacy)).items()
-        if noise.retained(record, now, retention.resolved)
+        for tracking_id, record in noise.replay(events, dict(legacy or {})).items()
+        if noise.retained(record, now, reader.retention.resolved)
     }
 
 
@@ -155,14 +168,14 @@ def alert_stats(
     last ``hours`` hours (whole hours, from the index): what it reads grows
     with the alerts of that window, never with the records retained. The
     sensor's own incidents are counted from their index rows; the others
-    are read (one get each, all at once past ``MAX_READS``)."""
+    are read (one get each, all at once past ``WINDOW_READS``)."""
     if not 1 <= hours <= 24 * index.horizon_days(retention.unresolved):
         raise QueryError("hours must be at least 1 and no more than the records live")
     since = store.clock() - hours * _HOUR
     if not index.indexed(store):  # an install whose sensor never wrote the index
         window = (d for d in incidents(store) if _started(d) >= since // _HOUR * _HOUR)
         return {"since": iso(since), "hours": hours, **stats(window)}
-    reader = Reader(store, retention, MAX_READS)
+    reader = Reader(store, retention, WINDOW_READS)
     rows: Dict[str, List[Entry]] = defaultdict(list)
     for hour in index.newest_hours(store, retention.unresolved, oldest=since):
         reader.take(hour)
@@ -201,23 +214,22 @@ def get_request(
     store: StateStore, request_id: str, retention: Retention = DEFAULT_RETENTION
 ) -> Dict[str, Any]:
     """One delivery's incidents: from one hour of the delivery index when the
-    id carries its time (then the index back to the oldest hour they started
-    in, for their rows and resolves), else (an id from before the index, a
-    delivery the index lost to a crash) from every per-incident record and
-    the batches written in the hour after the delivery."""
+    id carries its time, then each incident as :func:`get_alert` finds it
+    (the batches of its fingerprint, or its own record: reading each shard of
+    the fingerprint index once, however old the delivery). Else (an id from
+    before the index, a delivery the index lost to a crash) from every
+    per-incident record and the batches written in the hour after the
+    delivery."""
     at = request_time(request_id)
     tracking_ids = index.delivered(store, request_id, at) if at else []
     alerts: List[Dict[str, Any]] = []
     if tracking_ids:
-        oldest = min(_bucket(t, at, retention.unresolved) for t in tracking_ids)
         reader = Reader(store, retention, MAX_READS)
-        rows: Dict[str, List[Entry]] = {t: [] for t in tracking_ids}
-        for hour in index.newest_hours(store, retention.unresolved, oldest=oldest):
-            reader.take(hour)
-            for entry in hour.entries:
-                if entry.tracking_id in rows:
-                    rows[entry.tracking_id].append(entry)
-        shown = (reader.show(t, rows[t]) for t in tracking_ids)
+        lookup = Lookup(store, SEED_PAGE_BYTES)
+        batched: Dict[str, Dict[str, Any]] = {}
+        for fingerprint in dict.fromkeys(t.rsplit("-", 1)[0] for t in tracking_ids):
+            batched.update(_replayed(reader, lookup, fingerprint))
+        shown = (batched.get(t) or reader.show(t, []) for t in tracking_ids)
         alerts = [d for d in shown if d is not None]
     if not alerts:
         alerts = [d for d in incidents(store) if request_id in d.get("request_ids", [])]
@@ -231,13 +243,6 @@ def get_request(
         "alerts": [_summary(d) for d in alerts],
         "executions": [e for d in alerts for e in d["executions"]],
     }
-
-
-def _bucket(tracking_id: str, at: float, ttl: int) -> float:
-    """The hour the sensor indexed the incident under, given its delivery time."""
-    compact = tracking_id.rsplit("-", 1)[1]
-    starts = f"{compact[:4]}-{compact[4:6]}-{compact[6:11]}:{compact[11:13]}:{compact[13:]}"
-    return index.bucket_time(starts, at, ttl)
 
 
 def _near(
@@ -261,11 +266,12 @@ def recent(
 ) -> List[Dict[str, Any]]:
     """What the sensor's view starts from: the opted-in incidents of the last
     ``watch_seconds`` (any still in flight among them), and the newest
-    ``limit`` incidents of the sensor's batches (read back hour by hour,
-    newest first). It reads no more however many records are retained."""
+    ``limit`` incidents of the sensor's batches of that time (read back hour
+    by hour, newest first). It reads what those hours hold, however many
+    records are retained."""
     now = store.clock()
     shown = []
-    reader = Reader(store, retention)
+    reader = Reader(store, retention, WINDOW_READS)
     for hour in index.newest_hours(store, retention.unresolved, now - watch_seconds, "r"):
         for tracking_id, entries in by_incident(hour.entries).items():
             doc = reader.show(tracking_id, entries)
@@ -273,7 +279,9 @@ def recent(
                 shown.append(doc)
     events: List[Dict[str, Any]] = []
     incidents_read = set()
-    hours = index.hours_back_lazily(store, NOISE, retention.unresolved, page_bytes=SEED_PAGE_BYTES)
+    hours = index.hours_back_lazily(
+        store, NOISE, retention.unresolved, now - watch_seconds, page_bytes=SEED_PAGE_BYTES
+    )
     for _, docs in hours:
         for doc in docs:
             events += doc["events"]

@@ -67,8 +67,8 @@ class Reader:
     def __init__(
         self, store: StateStore, retention: Retention, max_reads: Optional[int] = None
     ) -> None:
-        self._store = store
-        self._retention = retention
+        self.store = store
+        self.retention = retention
         self._max_reads = max_reads
         self._batches: Dict[str, List[Dict[str, Any]]] = {}
         self._closes: Dict[str, List[index.Resolve]] = defaultdict(list)
@@ -89,7 +89,7 @@ class Reader:
         closed = [epoch(r.at) for r in self._closes.get(fingerprint, ()) if epoch(r.at) >= first]
         if any(e.state == "resolved" for e in entries) or closed:
             at = min(closed) if closed else max(epoch(e.at) for e in entries if e.at)
-            gone = self._store.clock() - at >= max(self._retention.resolved, 1)
+            gone = self.store.clock() - at >= max(self.retention.resolved, 1)
             return "" if gone else "resolved"
         return max(entries, key=lambda e: e.at).state
 
@@ -107,7 +107,7 @@ class Reader:
         start = {tracking_id: legacy} if legacy is not None else None
         record = noise.replay(events, start).get(tracking_id)
         if record is None or not noise.retained(
-            record, self._store.clock(), self._retention.resolved
+            record, self.store.clock(), self.retention.resolved
         ):
             return None
         return record
@@ -115,18 +115,18 @@ class Reader:
     def batch(self, key: str) -> List[Dict[str, Any]]:
         """The events of one batch (``[]``: expired)."""
         if key not in self._batches:
-            doc = self._store.get(key)
+            doc = self.store.get(key)
             self._batches[key] = doc["events"] if doc else []
         return self._batches[key]
 
     def _record(self, tracking_id: str, resolvable: bool) -> Optional[Dict[str, Any]]:
         if self._records is None and self._max_reads is not None and self.reads >= self._max_reads:
-            resolved = resolves(self._store)
-            self._records = {doc["tracking_id"]: doc for doc in incidents(self._store, resolved)}
+            resolved = resolves(self.store)
+            self._records = {doc["tracking_id"]: doc for doc in incidents(self.store, resolved)}
         if self._records is not None:
             return self._records.get(tracking_id)
         self.reads += 1
-        return shown(self._store, tracking_id, resolvable)
+        return shown(self.store, tracking_id, resolvable)
 
 
 def close_event(resolve: index.Resolve) -> Dict[str, Any]:
