@@ -353,7 +353,9 @@ def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int
             stats = st2.run("poundcake.alert_stats", timeout=900)
             listed = st2.run("poundcake.list_alerts", timeout=900, limit=50)
             filtered = st2.run("poundcake.list_alerts", timeout=900, alertname="Seeded7", limit=10)
-            got = st2.run("poundcake.get_alert", timeout=900, fingerprint=f"5eed{scale - 1:012x}")
+            # the oldest seeded incident still firing (odd ones resolved, gone 3 days later)
+            fingerprint = f"5eed{scale - 2:012x}"
+            got = st2.run("poundcake.get_alert", timeout=900, fingerprint=fingerprint)
             request = st2.run("poundcake.get_request", timeout=900, request_id=seeded_request(st2))
             out[scale] = {
                 "seed_calls": figures["poundcake_state_seed_calls"],

@@ -159,6 +159,26 @@ class RecorderTest(BaseSensorTestCase):
             self.post(sensor, mixed)  # a re-send: nothing new to give a head start to
             assert time.monotonic() - started < 0.5 and not times
 
+    def test_noise_of_another_delivery_waits_for_a_remediation_in_flight_too(self):
+        """Alertmanager sends a storm's groups at once: a remediation's head
+        start holds back the noise of every delivery, not only its own."""
+        dispatch, times = self.sensor_service.dispatch, []
+
+        def timed(trigger, payload=None, trace_tag=None):
+            times.append((time.monotonic(), trigger))
+            return dispatch(trigger, payload, trace_tag)
+
+        self.sensor_service.dispatch = timed
+        wanted = make_delivery(1, offset=9, auto_remediate="true")
+        with running_sensor(self, remediation_head_start_seconds=0.8) as sensor:
+            self.post(sensor, wanted)  # a remediation alone: answered at once
+            started = time.monotonic()
+            assert self.post(sensor, make_delivery(3, offset=20)).status == 200
+            waited = time.monotonic() - started
+        (remediation,) = [t for t, trigger in times if trigger == "poundcake.alert"]
+        (noise,) = [t for t, trigger in times if trigger == BATCH_TRIGGER]
+        assert noise - remediation >= 0.8 and waited >= 0.5, (noise - remediation, waited)
+
     def test_a_resolve_closes_the_recorded_incident_and_queries_see_it(self):
         with running_sensor(self) as sensor:
             firing = self.post(sensor, make_delivery(2))

@@ -100,6 +100,7 @@ class AlertIngestor:
         self._head_start = head_start
         self._index = index
         self._batch_noise = batch_noise
+        self._remediated_at = -float("inf")  # time.monotonic() of the last one dispatched
         metrics.watch_dedup(dedup)
 
     def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
@@ -151,13 +152,16 @@ class AlertIngestor:
             tracking_ids=list(dict.fromkeys(f["tracking_id"] for f in fields)),
         )
         # Remediations first: the alerts a rule will act on go to st2 before
-        # the rest, and get it to themselves for a head start.
+        # the rest, and get it to themselves for a head start: the rest of
+        # this delivery, and of any other delivery meanwhile, waits for it.
         wanted = [i for i in unique.values() if opted_in(i.payload)]
         rest = [i for i in unique.values() if not opted_in(i.payload)]
         sent: List[TriggerInstance] = []
         counts = self._dispatch_all(wanted, deadline, sent)
-        if sent and rest and self._head_start:
-            time.sleep(min(self._head_start, self._timeout / 4, _remaining(deadline)))
+        if sent:
+            self._remediated_at = time.monotonic()
+        if rest:
+            self._wait_for_head_start(deadline)
         more = self._dispatch_all(rest, deadline, sent, batched=self._batch_noise)
         result.dispatched, result.duplicates, result.failed = (a + b for a, b in zip(counts, more))
         # After the whole delivery is in st2: recording never slows a dispatch.
@@ -177,6 +181,13 @@ class AlertIngestor:
             result.group_dispatched = bool(g_dispatched)
             result.failed += g_failed
         return result
+
+    def _wait_for_head_start(self, deadline: float) -> None:
+        """Until ``head_start`` seconds after the last remediation dispatched
+        (by any delivery), at most a quarter of the dispatch timeout."""
+        left = self._head_start - (time.monotonic() - self._remediated_at)
+        if left > 0:
+            time.sleep(min(left, self._timeout / 4, _remaining(deadline)))
 
     def _dispatch_all(
         self,
