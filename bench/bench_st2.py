@@ -253,24 +253,33 @@ def storm(st2: St2, token: str, sizes: List[int]) -> Dict[str, Any]:
 
 
 def remediation_start(
-    st2: St2, token: str, target, before: List[int], same: List[int], together: bool = False
-) -> float:
+    st2: St2,
+    token: str,
+    target,
+    before: List[int],
+    same: List[int],
+    together: bool = False,
+    first: bool = False,
+) -> Tuple[float, float]:
     """Seconds from the post of a ServiceDown delivery to its remediation's
-    start: behind deliveries of ``before`` noise alerts posted (and answered)
-    just before it, and with deliveries of ``same`` noise alerts, the
-    ServiceDown in the last of them (posted all at once when ``together``)."""
+    start, and to its trigger instance (the sensor's dispatch): behind
+    deliveries of ``before`` noise alerts posted (and answered) just before
+    it, and with deliveries of ``same`` noise alerts, the ServiceDown in the
+    last of them (the ``first`` of them; all posted at once when ``together``)."""
     run = uuid.uuid4().hex[:8]
     unit = f"bench-{run}"
     target.unit(unit, "failed")
     quiet(st2, token, stamp(time.time() - 1))  # start from a quiet st2
     post_all(token, [delivery(noise(run, n)) for n in before], together=False)
     bodies = [delivery(noise(run, n)) for n in same] or [delivery([])]
-    bodies[-1]["alerts"].append(
+    mine = bodies[0] if first else bodies[-1]
+    mine["alerts"].append(
         alert("ServiceDown", run, 0, instance="localhost", service=unit, auto_remediate="true")
     )
+    since = stamp(time.time() - 1)
     posted = time.time()
     answers = post_all(token, bodies, together)
-    tracking_id = answers[-1]["tracking_ids"][-1]
+    tracking_id = answers[0 if first else -1]["tracking_ids"][-1]
 
     def started():
         for e in st2.executions("poundcake.remediate_service_down", limit=20):
@@ -288,7 +297,12 @@ def remediation_start(
         return None
 
     wait_until(processed, 180, "process_alert to finish")
-    return parse_time(execution["start_timestamp"]) - posted
+    (dispatched,) = [
+        ti["occurrence_time"]
+        for ti in st2.trigger_instances("poundcake.alert", since)
+        if ti["payload"]["tracking_id"] == tracking_id
+    ]
+    return parse_time(execution["start_timestamp"]) - posted, parse_time(dispatched) - posted
 
 
 def sensor_metrics(token: str, prefix: str = "poundcake_state_") -> Dict[str, float]:
@@ -431,18 +445,25 @@ def costs(st2: St2, token: str) -> Dict[str, Dict[str, Any]]:
 
 
 def starts(st2: St2, token: str, target) -> Dict[str, float]:
-    out = {"alone": remediation_start(st2, token, target, [], [])}
+    alone, dispatched = remediation_start(st2, token, target, [], [])
+    out = {"alone": alone}
     print(f"remediation start (post -> remediate_service_down running; load {load()}):")
-    figure("alone", f"{out['alone']:.1f} s")
-    for label, before, same, together in (
-        ("behind 1,000 noise alerts delivered just before", [1000], [], False),
-        ("with 1,000 noise alerts in the same delivery", [], [1000], False),
-        ("behind 10,000 delivered just before (10 deliveries of 1,000)", [1000] * 10, [], False),
-        ("with 10,000 in the same deliveries (10 of 1,000, posted at once)", [], [1000] * 10, True),
-    ):
-        latency = out[label] = remediation_start(st2, token, target, before, same, together)
-        ratio = latency / out["alone"]
-        figure(label, f"{latency:.1f} s ({ratio:.1f}x alone)", "<= 2x alone", ratio <= 2)
+    figure("alone", f"{alone:.1f} s (dispatched to st2 after {dispatched:.2f} s)")
+    for label, before, same, together, first in (
+        ("behind 1,000 noise alerts delivered just before", [1000], [], False, False),
+        ("with 1,000 noise alerts in the same delivery", [], [1000], False, False),
+        ("behind 10,000 delivered just before (10 deliveries of 1,000)",
+         [1000] * 10, [], False, False),
+        ("with 10,000 in the same deliveries (10 of 1,000 one after the other, it in the first)",
+         [], [1000] * 10, False, True),
+        ("with 10,000 in the same deliveries (10 of 1,000 posted at once, it in the last)",
+         [], [1000] * 10, True, False),
+    ):  # fmt: skip
+        latency, dispatched = remediation_start(st2, token, target, before, same, together, first)
+        out[label] = latency
+        ratio = latency / alone
+        measured = f"{latency:.1f} s ({ratio:.1f}x alone; dispatched after {dispatched:.2f} s)"
+        figure(label, measured, "<= 2x alone", ratio <= 2)
     return out
 
 

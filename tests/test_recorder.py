@@ -232,3 +232,37 @@ class RecorderTest(BaseSensorTestCase):
         stored = self.datastore._datastore_items.values()
         assert all(len(kvp.value) <= sizes.MAX_DOCUMENT_BYTES for kvp in stored)
         assert self.datastore.writes <= 0.01 * 10_000, self.datastore.writes
+
+
+def test_noise_waits_for_a_delivery_still_reading_its_remediations():
+    """A storm's groups at once: the noise of a delivery read first waits
+    until a delivery read meanwhile has dispatched its remediation, then for
+    the head start."""
+    import threading
+
+    from poundcake.ingest import RemediationsFirst
+
+    first = RemediationsFirst(head_start=0.3)
+    events = []
+    with first.arriving() as noise_arrived:
+        with first.arriving() as other_arrived:
+            noise_arrived()
+
+            def noise():
+                first.wait(5)
+                events.append(("noise", time.monotonic()))
+
+            waiting = threading.Thread(target=noise)
+            waiting.start()
+            time.sleep(0.2)
+            assert not events, "the other delivery is still being read"
+            first.remediated()
+            events.append(("remediation", time.monotonic()))
+            other_arrived()
+            waiting.join(5)
+    (_, remediation), (_, noise_at) = events
+    assert noise_at - remediation >= 0.3
+    quiet = RemediationsFirst(head_start=0.3)
+    started = time.monotonic()
+    quiet.wait(5)
+    assert time.monotonic() - started < 0.05, "no remediation, no delivery arriving: no wait"

@@ -18,11 +18,13 @@ Config ``noise_triggers: per_alert`` dispatches them one
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from poundcake.alertmanager import Delivery, PayloadError, parse_delivery
 from poundcake.dedup import Batch, Claim, DedupCache
@@ -100,22 +102,23 @@ class AlertIngestor:
         self._head_start = head_start
         self._index = index
         self._batch_noise = batch_noise
-        self._remediated_at = -float("inf")  # time.monotonic() of the last one dispatched
+        self._first = RemediationsFirst(head_start)
         metrics.watch_dedup(dedup)
 
     def respond(self, body: bytes, request_id: str) -> Tuple[int, Dict[str, Any]]:
         """The webhook app: a request body in, an HTTP status and JSON answer out."""
-        try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            return 400, error_document(request_id, f"malformed JSON: {exc}")
-        try:
-            delivery = parse_delivery(doc)
-        except PayloadError as exc:
-            return 422, error_document(request_id, str(exc), path=exc.path)
-        for status, count in Counter(a.status for a in delivery.alerts).items():
-            self._metrics.child(self._metrics.alerts_received, status).inc(count)
-        result = self.ingest(delivery, request_id)
+        with self._first.arriving() as arrived:
+            try:
+                doc = json.loads(body)
+            except (ValueError, RecursionError) as exc:
+                return 400, error_document(request_id, f"malformed JSON: {exc}")
+            try:
+                delivery = parse_delivery(doc)
+            except PayloadError as exc:
+                return 422, error_document(request_id, str(exc), path=exc.path)
+            for status, count in Counter(a.status for a in delivery.alerts).items():
+                self._metrics.child(self._metrics.alerts_received, status).inc(count)
+            result = self.ingest(delivery, request_id, arrived)
         self._log.info(
             "request %s from receiver %r: %d alert(s), %d dispatched, %d duplicate(s), "
             "%d failed, %d truncated by Alertmanager",
@@ -137,7 +140,11 @@ class AlertIngestor:
         )
         return 503, answer
 
-    def ingest(self, delivery: Delivery, request_id: str) -> IngestResult:
+    def ingest(
+        self, delivery: Delivery, request_id: str, arrived: Callable[[], None] = lambda: None
+    ) -> IngestResult:
+        """Dispatch ``delivery``; ``arrived`` is called once its remediations
+        are in st2 (see :class:`RemediationsFirst`)."""
         deadline = time.monotonic() + self._timeout
         received_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         fields = [alert_fields(a) for a in delivery.alerts]
@@ -159,9 +166,10 @@ class AlertIngestor:
         sent: List[TriggerInstance] = []
         counts = self._dispatch_all(wanted, deadline, sent)
         if sent:
-            self._remediated_at = time.monotonic()
+            self._first.remediated()
+        arrived()
         if rest:
-            self._wait_for_head_start(deadline)
+            self._first.wait(min(self._timeout / 4, _remaining(deadline)))
         more = self._dispatch_all(rest, deadline, sent, batched=self._batch_noise)
         result.dispatched, result.duplicates, result.failed = (a + b for a, b in zip(counts, more))
         # After the whole delivery is in st2: recording never slows a dispatch.
@@ -181,13 +189,6 @@ class AlertIngestor:
             result.group_dispatched = bool(g_dispatched)
             result.failed += g_failed
         return result
-
-    def _wait_for_head_start(self, deadline: float) -> None:
-        """Until ``head_start`` seconds after the last remediation dispatched
-        (by any delivery), at most a quarter of the dispatch timeout."""
-        left = self._head_start - (time.monotonic() - self._remediated_at)
-        if left > 0:
-            time.sleep(min(left, self._timeout / 4, _remaining(deadline)))
 
     def _dispatch_all(
         self,
@@ -270,6 +271,61 @@ class AlertIngestor:
         for member, claim in members:
             self._dedup.commit(member.dedup_key, claim)
         self._metrics.child(self._metrics.dispatched, inst.trigger).inc()
+
+
+class RemediationsFirst:
+    """Alerts no rule remediates wait for those a rule does, across deliveries.
+
+    Alertmanager sends a storm's groups at once. Noise waits until every
+    delivery that came in before it has dispatched its remediations (parsing
+    a delivery takes milliseconds), then until ``head_start`` seconds after
+    the last remediation dispatched, so st2's rules engine takes the
+    remediation before the noise, and the sensor's CPU (st2 validates every
+    payload it dispatches) is the remediation's first. ``head_start`` 0: no
+    waiting at all.
+    """
+
+    def __init__(self, head_start: float) -> None:
+        self._head_start = head_start
+        self._cond = threading.Condition()
+        self._arriving = 0  # deliveries not yet through their remediations
+        self._remediated_at = -float("inf")  # time.monotonic() of the last one dispatched
+
+    @contextmanager
+    def arriving(self) -> Iterator[Callable[[], None]]:
+        """Count a delivery from its first byte parsed; the function given
+        marks it through its remediations (else leaving the block does)."""
+        done = []
+
+        def arrived() -> None:
+            if not done:
+                done.append(True)
+                with self._cond:
+                    self._arriving -= 1
+                    self._cond.notify_all()
+
+        with self._cond:
+            self._arriving += 1
+        try:
+            yield arrived
+        finally:
+            arrived()
+
+    def remediated(self) -> None:
+        with self._cond:
+            self._remediated_at = time.monotonic()
+
+    def wait(self, most: float) -> None:
+        """Hold noise back as the class says, ``most`` seconds at most."""
+        if not self._head_start:
+            return
+        until = time.monotonic() + most
+        with self._cond:
+            while self._arriving and time.monotonic() < until:
+                self._cond.wait(until - time.monotonic())
+            left = self._remediated_at + self._head_start - time.monotonic()
+        if left > 0:
+            time.sleep(min(left, max(0.0, until - time.monotonic())))
 
 
 # One dispatch: the trigger instance, and the claimed alerts it carries.
