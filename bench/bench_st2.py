@@ -490,14 +490,22 @@ def print_scales(scales: Dict[int, Dict[str, float]]) -> None:
     def row(key: str, unit: str = "s", digits: int = 2) -> str:
         return " / ".join(f"{scales[s][key]:.{digits}f}" for s in SCALES) + f" {unit}"
 
-    def flat(key: str, bound: float) -> bool:
+    def flat(key: str) -> bool:
         values = [scales[s][key] for s in SCALES]
-        return max(values) <= bound and values[-1] <= max(2 * values[0], values[0] + 1)
+        return values[-1] <= max(2 * values[0], values[0] + 1)
 
-    figure("the sensor's start: its read back", row("seed_s"), "<= 5 s, flat", flat("seed_s", 5))
-    figure("… its datastore calls", row("seed_calls", "calls", 0))
-    figure("alert_stats (the last 24 h)", row("alert_stats_s"), "<= 5 s, flat",
-           flat("alert_stats_s", 5))  # fmt: skip
+    def under(key: str, bound: float) -> bool:
+        return all(scales[s][key] <= bound for s in SCALES)
+
+    # Seconds on the kit also follow the cost of each st2api call, which grows
+    # with the keys stored (its database has no index on key names): "one
+    # small st2api list" below shows it. What the pack reads is in its calls.
+    figure("the sensor's start: its read back", row("seed_s"), "<= 5 s", under("seed_s", 5))
+    figure("… its datastore calls", row("seed_calls", "calls", 0), "flat", flat("seed_calls"))
+    figure("… its seconds, flat", row("seed_s"), "flat", flat("seed_s"))
+    figure("alert_stats (the last 24 h)", row("alert_stats_s"), "<= 5 s",
+           under("alert_stats_s", 5))  # fmt: skip
+    figure("… its seconds, flat", row("alert_stats_s"), "flat", flat("alert_stats_s"))
     figure("… incidents it counted", row("alert_stats_total", "", 0))
     figure("a state poll", row("poll_s") + f", {row('poll_calls', 'calls', 0)}", "flat")
     figure("one small st2api list", row("one_call_s"))
