@@ -127,6 +127,12 @@ class Story:
     def record(self) -> Optional[Dict[str, Any]]:
         return self.st2.record(f"poundcake.incident.{self.tracking_id}")
 
+    def resolved(self) -> Optional[Dict[str, Any]]:
+        """The incident's record once its resolve is written into it (every
+        writer does so under the incident lock; there is no separate key)."""
+        record = self.record()
+        return record if record and record["state"] == "resolved" else None
+
     def traced(self) -> Dict[str, List[str]]:
         """``st2 trace list --trace-tag <tracking id>``: the ids of what it holds, by
         kind (trigger instances of ``poundcake.*`` only; st2 adds an action
