@@ -155,7 +155,9 @@ def test_what_the_watchdog_closes_is_told_like_any_other_transition():
     view.watch(lost, now=clock.now)
     clock.now += 121
     poll.poll_once()
-    told = {(p["tracking_id"], p["transition"]) for a, p, _ in api.started if a == "poundcake.notify"}
+    told = {
+        (p["tracking_id"], p["transition"]) for a, p, _ in api.started if a == "poundcake.notify"
+    }
     assert told == {(stuck["tracking_id"], "failed"), ("lost-1", "unrouted")}
     rec = store.get(INCIDENT + stuck["tracking_id"])
     (entry,) = rec["notifications"]["told"]  # stored with the state that told it
