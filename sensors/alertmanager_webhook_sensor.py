@@ -1,4 +1,4 @@
-"""Receive Alertmanager webhooks and dispatch one tracked trigger per alert.
+"""Receive Alertmanager webhooks and dispatch their alerts to st2 as triggers.
 
 The pack's library lives in ``actions/lib/poundcake`` because st2 puts
 ``actions/lib`` on the path of Python actions by default; sensors get no such
@@ -26,6 +26,7 @@ from poundcake.dedup import DedupCache  # noqa: E402
 from poundcake.incident_view import IncidentView  # noqa: E402
 from poundcake.index import IndexWriter  # noqa: E402
 from poundcake.ingest import AlertIngestor  # noqa: E402
+from poundcake.lifecycle_config import Retention  # noqa: E402
 from poundcake.metrics import SensorMetrics  # noqa: E402
 from poundcake.recorder import IncidentRecorder  # noqa: E402
 from poundcake.settings import ConfigError, load_settings  # noqa: E402
@@ -85,6 +86,7 @@ class AlertmanagerWebhookSensor(Sensor):
             settings.incident_ttl_seconds,
             metrics,
             incidents,
+            index=self._index,
             hold=settings.record_hold_seconds,
         )
         ingestor = AlertIngestor(
@@ -99,6 +101,7 @@ class AlertmanagerWebhookSensor(Sensor):
             incidents=incidents,
             head_start=settings.remediation_head_start_seconds,
             index=self._index,
+            batch_noise=settings.noise_triggers == "per_delivery",
         )
         board = Board(settings.st2_web_url) if settings.board_enabled else None
         try:
@@ -133,6 +136,7 @@ class AlertmanagerWebhookSensor(Sensor):
                 self._log,
                 settings.unresolved_ttl_seconds,
             ),
+            Retention(settings.unresolved_ttl_seconds, settings.incident_ttl_seconds),
         )
 
     def _st2_api(self) -> St2Api:
@@ -179,8 +183,8 @@ class AlertmanagerWebhookSensor(Sensor):
         self._poller.stop()
         self._recorder.flush()  # writes while the last requests finish
         self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
-        self._index.stop()  # one or two writes: what the last requests dispatched
-        self._recorder.stop(deadline)
+        self._recorder.stop(deadline)  # its batches, then their index entries
+        self._index.stop()  # a write or two: what the last requests dispatched
         self._pool.close()
         if self._sigterm is not None:  # a test process lives on
             try:

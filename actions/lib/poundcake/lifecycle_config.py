@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 ON_RESOLVE = ("let_finish", "cancel")
 
@@ -21,3 +21,18 @@ DEFAULTS = {
     "breaker_cooldown_seconds": (900, _positive_int),
     "clear_timeout_seconds": (600, _positive_int),
 }
+
+
+class Retention(NamedTuple):
+    """How long records live: ``unresolved_ttl_seconds`` and
+    ``incident_ttl_seconds`` after a resolve (each 0: for ever)."""
+
+    unresolved: int = DEFAULTS["unresolved_ttl_seconds"][0]
+    resolved: int = DEFAULTS["incident_ttl_seconds"][0]
+
+    def gone(self, resolved_at: float, now: float) -> bool:
+        """Whether an incident resolved at ``resolved_at`` is purged by ``now``."""
+        return bool(self.resolved) and now - resolved_at >= self.resolved
+
+
+DEFAULT_RETENTION = Retention()
