@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from poundcake.incidents import Decision, apply, observe
+from poundcake.incidents import Decision, apply, observe, suppressed_by
 from poundcake.lifecycle_config import Retention
 from poundcake.resolution import close
 from poundcake.sizes import MAX_DOCUMENT_BYTES, shrink, size, split
@@ -58,13 +58,8 @@ def event(payload: Mapping[str, Any], decision: Optional[Decision] = None) -> Di
     doc["at"] = payload["received_at"]
     if decision is not None:
         doc["state"], doc["note"] = decision.state, decision.note
-        window = decision.suppressed_by
-        if window is not None:
-            doc["suppressed_by"] = {
-                "suppression_id": window.id,
-                "author": window.author,
-                "reason": window.reason,
-            }
+        if decision.suppressed_by is not None:
+            doc["suppressed_by"] = suppressed_by(decision.suppressed_by)
     return shrink(doc, MAX_DOCUMENT_BYTES - _BATCH_OVERHEAD - 64)
 
 
