@@ -106,7 +106,7 @@ class RemediationMetrics:
         )
         self.watched = Gauge(
             "poundcake_state_watched",
-            "Incidents in flight the state poll reads (two datastore calls each).",
+            "Incidents in flight the state poll reads (one datastore call each).",
             registry=registry,
         )
         self.seed_seconds = Gauge(
