@@ -76,8 +76,9 @@ class AlertmanagerWebhookSensor(Sensor):
         metrics = SensorMetrics()
         self._pool = WorkerPool(settings.dispatch_concurrency)
         incidents = IncidentView()
+        retention = Retention(settings.unresolved_ttl_seconds, settings.incident_ttl_seconds)
         self._index = IndexWriter(
-            StateStore(self.sensor_service), self._log, metrics, settings.unresolved_ttl_seconds
+            StateStore(self.sensor_service), self._log, metrics, retention.longest
         )
         self._recorder = IncidentRecorder(
             StateStore(self.sensor_service),
@@ -136,7 +137,7 @@ class AlertmanagerWebhookSensor(Sensor):
                 self._log,
                 settings.unresolved_ttl_seconds,
             ),
-            Retention(settings.unresolved_ttl_seconds, settings.incident_ttl_seconds),
+            retention,
         )
 
     def _st2_api(self) -> St2Api:

@@ -12,6 +12,7 @@ from pack_actions import run_python_action, shared_datastore
 from poundcake import index, sizes
 from poundcake.incident_view import IncidentView
 from poundcake.incidents import apply, decide, observe
+from poundcake.lifecycle_config import Retention
 from poundcake.metrics import SensorMetrics
 from poundcake.queries import (
     QueryError,
@@ -21,7 +22,6 @@ from poundcake.queries import (
     list_alerts,
     recent,
 )
-from poundcake.reader import Retention
 from poundcake.recorder import IncidentRecorder
 from poundcake.state_store import INCIDENT, NOISE, StateStore, iso
 from poundcake.tracking import new_request_id, request_time
@@ -379,6 +379,33 @@ def test_a_resolve_closes_every_open_incident_of_its_fingerprint_and_is_kept_a_w
     with pytest.raises(QueryError, match="no incident recorded"):
         get_alert(store, first["fingerprint"], KEEP)
     assert list_alerts(store, retention=KEEP) == []
+
+
+def test_ttl_0_keeps_a_resolved_batched_incident_its_batches_and_index_for_ever():
+    """0 means never, for either TTL, as for a per-incident record: the
+    batches and the index keys that find them get no st2 key TTL either."""
+    clock = Clock()
+    datastore = shared_datastore()
+    store = StateStore(datastore, clock=clock)
+    kept = Retention(TTL, 0)
+    writer = index.IndexWriter(store, mock.Mock(), SensorMetrics(), kept.longest)
+    recorder = IncidentRecorder(
+        store, mock.Mock(), TTL, 0, SensorMetrics(), IncidentView(), writer, hold=0
+    )
+    firing = alert(7, NOW - 600)
+    deliver_noise(store, writer, recorder, [firing], NOW - 600)
+    resolve = {**firing, "status": "resolved", "ends_at": iso(NOW - 5)}
+    deliver_noise(store, writer, recorder, [resolve], NOW)
+    writer.stop()  # the hour's fingerprints compacted, as when the sensor stops
+    written = datastore._datastore_items
+    assert any(name.startswith(NOISE) for name in written)
+    assert not [name for name, kvp in written.items() if getattr(kvp, "ttl", None)
+                and not name.startswith("poundcake.fingerprints.r.")]  # fmt: skip
+    clock.now = NOW + 365 * DAY
+    assert get_alert(store, firing["fingerprint"], kept)["current"]["state"] == "resolved"
+    assert [a["state"] for a in list_alerts(store, retention=kept)] == ["resolved"]
+    with pytest.raises(QueryError, match="no incident recorded"):
+        get_alert(store, firing["fingerprint"], KEEP)  # incident_ttl_seconds: 3 days
 
 
 def test_a_resolve_whose_firing_was_never_recorded_is_its_own_resolved_incident():

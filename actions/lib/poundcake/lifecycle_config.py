@@ -30,6 +30,13 @@ class Retention(NamedTuple):
     unresolved: int = DEFAULTS["unresolved_ttl_seconds"][0]
     resolved: int = DEFAULTS["incident_ttl_seconds"][0]
 
+    @property
+    def longest(self) -> int:
+        """How long any record may live (0: for ever, when either TTL is 0):
+        what the sensor's batches and indexes are kept, and how far back the
+        queries walk the index."""
+        return max(self.unresolved, self.resolved) if self.unresolved and self.resolved else 0
+
     def gone(self, resolved_at: float, now: float) -> bool:
         """Whether an incident resolved at ``resolved_at`` is purged by ``now``."""
         return bool(self.resolved) and now - resolved_at >= self.resolved

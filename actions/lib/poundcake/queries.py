@@ -137,7 +137,7 @@ def list_alerts(
     reader = Reader(store, retention, MAX_READS if status else None)
     found: List[Dict[str, Any]] = []
     seen = set()
-    for hour in index.newest_hours(store, retention.unresolved):
+    for hour in index.newest_hours(store, retention.longest):
         reader.take(hour)
         rows = by_incident(e for e in hour.entries if wanted(e.severity, e.alertname))
         newest = sorted(rows, key=lambda t: (rows[t][0].starts_at, t), reverse=True)
@@ -165,7 +165,7 @@ def alert_stats(
     with the alerts of that window, never with the records retained. The
     sensor's own incidents are counted from their index rows; the others
     are read (one get each, all at once past ``WINDOW_READS``)."""
-    if not 1 <= hours <= 24 * index.horizon_days(retention.unresolved):
+    if not 1 <= hours <= 24 * index.horizon_days(retention.longest):
         raise QueryError("hours must be at least 1 and no more than the records live")
     since = store.clock() - hours * _HOUR
     if not index.indexed(store):  # an install whose sensor never wrote the index
@@ -173,7 +173,7 @@ def alert_stats(
         return {"since": iso(since), "hours": hours, **stats(window)}
     reader = Reader(store, retention, WINDOW_READS)
     rows: Dict[str, List[Entry]] = defaultdict(list)
-    for hour in index.newest_hours(store, retention.unresolved, oldest=since):
+    for hour in index.newest_hours(store, retention.longest, oldest=since):
         reader.take(hour)
         for entry in hour.entries:
             rows[entry.tracking_id].append(entry)
@@ -268,7 +268,7 @@ def recent(
     now = store.clock()
     shown = []
     reader = Reader(store, retention, WINDOW_READS)
-    for hour in index.newest_hours(store, retention.unresolved, now - watch_seconds, "r"):
+    for hour in index.newest_hours(store, retention.longest, now - watch_seconds, "r"):
         for tracking_id, entries in by_incident(hour.entries).items():
             doc = reader.show(tracking_id, entries)
             if doc is not None:
@@ -276,7 +276,7 @@ def recent(
     events: List[Dict[str, Any]] = []
     incidents_read = set()
     hours = index.hours_back_lazily(
-        store, NOISE, retention.unresolved, now - watch_seconds, page_bytes=SEED_PAGE_BYTES
+        store, NOISE, retention.longest, now - watch_seconds, page_bytes=SEED_PAGE_BYTES
     )
     for _, docs in hours:
         for doc in docs:

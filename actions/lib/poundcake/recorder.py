@@ -43,6 +43,7 @@ from poundcake import noise
 from poundcake.incident_view import IncidentView
 from poundcake.incidents import decide, observe
 from poundcake.index import IndexWriter
+from poundcake.lifecycle_config import Retention
 from poundcake.state_store import StateStore, hour
 from poundcake.suppressions import Suppression
 
@@ -66,9 +67,8 @@ class IncidentRecorder:
     ) -> None:
         self._store = store
         self._log = log
-        # A batch holds open incidents' events and the resolves that close them;
-        # either TTL 0 (never) keeps it for ever.
-        self._ttl = max(unresolved_ttl, resolved_ttl) if unresolved_ttl and resolved_ttl else None
+        # A batch holds open incidents' events and the resolves that close them.
+        self._ttl = Retention(unresolved_ttl, resolved_ttl).longest or None
         self._view = incidents
         self._index = index
         self._metrics = metrics
