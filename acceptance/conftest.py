@@ -34,6 +34,7 @@ RIG = os.environ.get("RIG")
 WEBHOOK_URL = os.environ.get("POUNDCAKE_WEBHOOK_URL", "http://127.0.0.1:9180/webhook")
 SHIPPED_ALERTNAMES = ("ServiceDown", "HighCPU", "HighMemory", "DiskSpaceLow", "HostDown")
 TIMINGS: List[Dict[str, Any]] = []
+FIGURES: List[str] = []  # other measured figures, one line each, for the summary
 
 
 def base_config(target: Target) -> Dict[str, Any]:
@@ -225,9 +226,11 @@ def record_timing(workflow: str, story: Story, ref: str) -> Dict[str, float]:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    write = terminalreporter.write_line
+    for line in FIGURES:
+        write(line)
     if not TIMINGS:
         return
-    write = terminalreporter.write_line
     write("")
     write("alert -> remediation, seconds (from the sensor's dispatch | from the post to AM):")
     write(f"{'workflow':42} {'start':>14} {'end':>14}")

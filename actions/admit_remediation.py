@@ -3,7 +3,7 @@ from typing import Any, Dict, Optional
 from poundcake import approval
 from poundcake.action import PoundCakeAction, Result
 from poundcake.envelope import Verdict
-from poundcake.incidents import Decision, apply, log
+from poundcake.incidents import Decision, apply, last_entry, log, transitions
 from poundcake.state_store import INCIDENT
 
 
@@ -34,6 +34,7 @@ class AdmitRemediation(PoundCakeAction):
         record = store.get(key)
         if record is None:
             return self.fail(f"no incident record for {alert['tracking_id']}; was it purged?")
+        since = last_entry(record)
         said = approval.verdict(answer)
         if record["state"] == "resolved":
             verdict = Verdict("resolved", "resolved while waiting for approval: nothing was run")
@@ -58,6 +59,7 @@ class AdmitRemediation(PoundCakeAction):
             dry_run,
             remediation,
         )
+        self.transitions().tell(record, transitions(record, since), now, execution_id)
         store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         return True, {
             "tracking_id": alert["tracking_id"],

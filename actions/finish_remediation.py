@@ -2,7 +2,7 @@ from typing import Any, Dict
 
 from poundcake import breaker, envelope
 from poundcake.action import PoundCakeAction, Result
-from poundcake.incidents import finish
+from poundcake.incidents import finish, last_entry, transitions
 from poundcake.state_store import INCIDENT
 
 
@@ -20,6 +20,7 @@ class FinishRemediation(PoundCakeAction):
         state: str = "",
         detail: str = "",
         handed_over: bool = False,
+        clear_timeout: int = 0,
     ) -> Result:
         store = self.store()
         tracking_id = alert["tracking_id"]
@@ -30,7 +31,12 @@ class FinishRemediation(PoundCakeAction):
             if record is None:
                 return self.fail(f"no incident record for {tracking_id}; was it purged?")
             now = store.clock()
+            since = last_entry(record)
             finish(record, outcome, workflow or "", now, failure, escalated, state, detail)
+            dry_run = (record.get("remediation") or {}).get("dry_run")
+            # it acted: follow the incident until its alert clears (the silence holds meanwhile)
+            follow = record["state"] == "remediated" and not dry_run and (clear_timeout or 0) > 0
+            self.transitions().tell(record, transitions(record, since), now, keep_silence=follow)
             resolved = record["state"] == "resolved"
             ttl = self.lifecycle("incident_ttl_seconds" if resolved else "unresolved_ttl_seconds")
             store.put(key, record, ttl=ttl)
@@ -54,4 +60,5 @@ class FinishRemediation(PoundCakeAction):
             "breaker_opened": opened is not None,
             "breaker": opened,
             "breaker_trial": trial,
+            "await_clear": follow,
         }

@@ -42,6 +42,9 @@ class NoteApproval(PoundCakeAction):
                 expiry_execution_id=expiry,
                 **said,
             )
+            # record_alert left awaiting_approval to be told here, with the command that approves
+            asked = {"state": "awaiting_approval", "note": record.get("reason", "")}
+            self.transitions().tell(record, [asked], now)
             store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         return True, {
             "tracking_id": tracking_id,

@@ -2,7 +2,7 @@ from typing import Any, Dict
 
 from poundcake.action import PoundCakeAction, Result
 from poundcake.envelope import Verdict
-from poundcake.incidents import Decision, apply, decide, observe
+from poundcake.incidents import Decision, apply, decide, last_entry, observe, transitions
 from poundcake.routing import RoutingError, resolve
 from poundcake.state_store import INCIDENT
 from poundcake.suppressions import stored_windows
@@ -36,7 +36,9 @@ class RecordAlert(PoundCakeAction):
     def _record(self, key, alert, execution_id, workflow, runbook, dry_run, host) -> Result:
         store = self.store()
         now = store.clock()
-        record = observe(store.get(key), alert, now)
+        stored = store.get(key)
+        since = last_entry(stored)
+        record = observe(stored, alert, now)
         decision = decide(
             record,
             bool(workflow or runbook),
@@ -52,6 +54,8 @@ class RecordAlert(PoundCakeAction):
                 remediation = resolve(workflow, runbook, self.config_dict())
             except RoutingError as exc:
                 failure = f"no remediation run: {exc}"
+                decision = Decision(False, "unrouted", failure)
+                verdict = Verdict("unrouted", failure, escalate=True)
             if remediation:
                 instance = host or alert.get("instance", "")
                 verdict = self.door(store).check(alert, instance, remediation, now, dry_run)
@@ -59,6 +63,9 @@ class RecordAlert(PoundCakeAction):
         apply(record, decision, execution_id, now, dry_run, remediation)
         if verdict.approval:
             record["approval"] = {"why": verdict.approval["why"], "asked_at": record["updated_at"]}
+        # awaiting_approval is told by note_approval, with the command that approves
+        moved = [e for e in transitions(record, since) if e["state"] != "awaiting_approval"]
+        self.transitions().tell(record, moved, now, execution_id)
         store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
         self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
         return True, {

@@ -18,7 +18,7 @@ class ResolveIncident(PoundCakeAction):
         mode = self.lifecycle("on_resolve")
         store = self.store()
         ttl = self.lifecycle("incident_ttl_seconds")
-        docs = close_incidents(store, alert, mode, ttl, self.lock)
+        docs = close_incidents(store, alert, mode, ttl, self.lock, self.telling(store))
         errors = []
         for doc in docs:
             for running in doc["canceled"]:

@@ -33,6 +33,7 @@ from poundcake.settings import ConfigError, load_settings  # noqa: E402
 from poundcake.st2_api import St2Api  # noqa: E402
 from poundcake.state_metrics import RemediationMetrics, StatePoller  # noqa: E402
 from poundcake.state_store import StateStore  # noqa: E402
+from poundcake.transitions import teller  # noqa: E402
 from poundcake.watchdog import Watchdog  # noqa: E402
 from poundcake.webhook_server import WebhookServer  # noqa: E402
 from poundcake.workers import WorkerPool  # noqa: E402
@@ -136,6 +137,7 @@ class AlertmanagerWebhookSensor(Sensor):
                 settings.stuck_after_seconds,
                 self._log,
                 settings.unresolved_ttl_seconds,
+                teller(self.config or {}, self._log, self._st2_api),
             ),
             retention,
         )

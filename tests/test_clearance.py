@@ -1,12 +1,12 @@
 """Cleared, not just acted: the incident waits for its alert to clear, and
 asks Prometheus itself (never the host generatorURL names)."""
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from loopback_http import send_json
 from orquesta import statuses
 from orquesta_harness import run_workflow
 from pack_actions import BASE_CONFIG, ActionHandler, shared_datastore
@@ -51,12 +51,7 @@ class FakePrometheus:
                     "status": "success",
                     "data": {"resultType": "vector", "result": outer.series},
                 }
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, 200, body)
 
             def log_message(self, *args):
                 pass

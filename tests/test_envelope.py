@@ -37,10 +37,15 @@ def payload(instance="web-1:9100", **labels):
 
 
 def process(
-    doc, datastore=None, config=None, ask=None, workflow="poundcake.remediate_service_down"
+    doc,
+    datastore=None,
+    config=None,
+    ask=None,
+    workflow="poundcake.remediate_service_down",
+    shell=None,
 ):
     datastore = datastore if datastore is not None else shared_datastore()
-    shell = Shell()
+    shell = shell or Shell()
     handler = ActionHandler({**SCOPE, **(config or {})}, shell, datastore, ask)
     run = run_workflow("process_alert.yaml", process_inputs(doc, workflow), handler)
     return run, shell, record(datastore, doc["tracking_id"]), datastore

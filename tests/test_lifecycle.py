@@ -835,6 +835,25 @@ def test_a_failure_whose_escalation_did_not_run_is_counted_as_a_failed_escalatio
     assert registry.get_sample_value("poundcake_escalations_failed_total") == 1
 
 
+def test_a_failure_to_tell_people_is_counted_once_when_the_poll_reads_it():
+    from prometheus_client import CollectorRegistry
+
+    from poundcake import notifiers
+
+    store = StateStore(populated())
+    registry = CollectorRegistry()
+    poller, _ = poller_over(store, registry)
+    poller.poll_once()
+    tracking_id = "00000000000000aa-20261123T090000Z"
+    rec = store.get(INCIDENT + tracking_id)
+    notifiers.failed(rec, "notifier chat", "HTTP 500", "2026-11-23T09:01:00Z")
+    notifiers.failed(rec, "silence", "connection refused", "2026-11-23T09:01:00Z")
+    store.put(INCIDENT + tracking_id, rec)
+    poller.poll_once()
+    poller.poll_once()  # a second look counts nothing twice
+    assert registry.get_sample_value("poundcake_notifications_failed_total") == 2
+
+
 def test_a_poll_reads_the_watched_incidents_not_every_record():
     """Steady-state polls cost the same datastore calls with 3 or 3,000
     incidents stored: they read the windows, the breakers and the incidents

@@ -88,3 +88,12 @@ def test_every_file_developers_md_names_exists():
             continue
         paths = [os.path.join(PACK_DIR, base, name) for base in candidates]
         assert any(os.path.exists(p) for p in paths), f"DEVELOPERS.md names {name}, not in the pack"
+
+
+def test_every_example_config_is_shown_in_the_readme_as_it_is_tested():
+    text = readme()
+    examples = glob.glob(os.path.join(PACK_DIR, "examples", "*", "*.y*ml"))
+    assert len(examples) >= 5
+    for path in examples:
+        with open(path) as fp:
+            assert fp.read() in text, f"the README must show {path} as it is"

@@ -11,6 +11,7 @@ from poundcake.incident_view import IncidentView
 from poundcake.incidents import apply, decide, observe
 from poundcake.state_metrics import RemediationMetrics, StatePoller
 from poundcake.state_store import INCIDENT, StateStore, iso
+from poundcake.transitions import teller
 from poundcake.watchdog import Watchdog, stuck_reason, unrouted_reason
 
 
@@ -40,9 +41,12 @@ class FakeApi:
         response.json.return_value = self.execution
         return response
 
-    def run_later(self, action, parameters, delay, trace_tag):
+    def run_later(self, action, parameters, delay, trace_tag, trace=None):
         self.started.append((action, parameters, trace_tag))
         return "exec-escalation"
+
+    def own_trace(self):
+        return None  # the sensor runs in no execution
 
 
 def test_an_alert_no_process_alert_ran_for_is_unrouted():
@@ -80,9 +84,17 @@ def test_a_remediation_running_past_its_bound_is_stuck_and_a_fresh_one_is_not():
     assert "longer than any remediation" in stuck_reason(remediating(now, 4000), running, now, 3600)
 
 
-def poller(store, api, view):
+def poller(store, api, view, config=None):
+    tell = teller(config or {}, mock.Mock(), lambda: api, store.clock)
     dog = Watchdog(
-        store, lambda: api, null_lock, "poundcake.log_escalation", 120, 3600, mock.Mock()
+        store,
+        lambda: api,
+        null_lock,
+        "poundcake.log_escalation",
+        120,
+        3600,
+        mock.Mock(),
+        tell=tell,
     )
     registry = CollectorRegistry()
     poll = StatePoller(RemediationMetrics(registry), store, 1, mock.Mock(), view, watchdog=dog)
@@ -128,3 +140,25 @@ def test_the_poll_closes_a_stuck_remediation_failed_and_escalates_once():
     poll.poll_once()
     assert len(api.started) == 1, "once"
     assert registry.get_sample_value("poundcake_stuck_incidents_closed_total") == 1
+
+
+def test_what_the_watchdog_closes_is_told_like_any_other_transition():
+    """The watchdog is a writer too: its unrouted and failed reach the notifiers."""
+    clock = Clock()
+    store = StateStore(shared_datastore(), clock)
+    stuck, lost = alert(), dict(alert(), alertname="MyAppDown", tracking_id="lost-1")
+    store.put(INCIDENT + stuck["tracking_id"], remediating(clock.now, 10))
+    view = IncidentView()
+    api = FakeApi(execution={"status": "failed", "end_timestamp": iso(clock.now - 100)})
+    config = {"notify_action": "chat.post", "notify_on": ["failed", "unrouted"]}
+    poll, _ = poller(store, api, view, config)
+    view.watch(lost, now=clock.now)
+    clock.now += 121
+    poll.poll_once()
+    told = {
+        (p["tracking_id"], p["transition"]) for a, p, _ in api.started if a == "poundcake.notify"
+    }
+    assert told == {(stuck["tracking_id"], "failed"), ("lost-1", "unrouted")}
+    rec = store.get(INCIDENT + stuck["tracking_id"])
+    (entry,) = rec["notifications"]["told"]  # stored with the state that told it
+    assert (entry["transition"], entry["execution_id"]) == ("failed", "exec-escalation")

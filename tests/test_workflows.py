@@ -5,6 +5,7 @@ by a scripted shell that records every command, so a test can prove what
 would and would not have run on a host.
 """
 
+import json
 import os
 
 import pytest
@@ -347,7 +348,7 @@ def test_gate_fails_without_output_when_st2_refuses_the_child():
 
 
 @pytest.mark.parametrize("kw", [{"runbook": "wipe_disks"}, {"workflow": "core.local"}])
-def test_unknown_or_unlisted_remediation_runs_nothing_and_escalates(kw):
+def test_unknown_or_unlisted_remediation_is_unrouted_runs_nothing_and_escalates(kw):
     from pack_actions import shared_datastore
 
     shell = Shell()
@@ -357,9 +358,11 @@ def test_unknown_or_unlisted_remediation_runs_nothing_and_escalates(kw):
     params = {**gate_inputs(alert=alert), "workflow": None, "runbook": None, **kw}
     result = run_workflow("process_alert.yaml", params, handler)
     assert result.status == statuses.FAILED
-    assert result.tasks() == ["record", "escalate", "finish"]
+    assert result.tasks() == ["record", "escalate_refusal", "finish"]
     assert handler.subruns == [] and shell.commands == []
-    assert "no remediation run" in escalation_messages(result)[0]
+    assert "is unrouted: no remediation run" in escalation_messages(result)[0]
+    stored = handler.datastore.get_value(f"poundcake.incident.{TRACKING_ID}", local=False)
+    assert json.loads(stored)["state"] == "unrouted"
 
 
 # ------------------------------------------------------ act only when needed

@@ -170,10 +170,13 @@ class AlertmanagerProcess(_Prometheus):
         group_by=("alertname",),
         repeat_interval="1h",
         peers=None,
+        config=None,
     ):
         """``peers``: None for a lone Alertmanager, else the cluster addresses of
-        the other members of an HA pair (this one gossips on a free port)."""
-        config = {
+        the other members of an HA pair (this one gossips on a free port).
+        ``config``: a whole configuration instead of one webhook receiver at
+        ``webhook_url`` (routes, several receivers)."""
+        config = config or {
             "route": {
                 "receiver": "poundcake",
                 "group_by": list(group_by),
@@ -216,6 +219,11 @@ class AlertmanagerProcess(_Prometheus):
         """GET /api/v2/alerts (``filter`` matchers as label=value pairs)."""
         query = urllib.parse.urlencode([("filter", f'{k}="{v}"') for k, v in filters.items()])
         with urllib.request.urlopen(f"{self.url}/api/v2/alerts?{query}", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def silence(self, silence_id):
+        """GET /api/v2/silence/<id>."""
+        with urllib.request.urlopen(f"{self.url}/api/v2/silence/{silence_id}", timeout=5) as resp:
             return json.loads(resp.read())
 
     def post_alerts(self, alerts):

@@ -36,8 +36,10 @@ from st2common.util import schema as util_schema
 
 KIT_SOURCES = os.path.join(os.path.dirname(PACK_DIR), "shared", "st2-rig", "src", "st2-*.tar.gz")
 ASK_ST2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ask_st2.py")
-CORE_ACTIONS = ("ask", "local", "noop", "remote", "remote_sudo")
-RUNNERS = ("inquirer", "local", "noop", "orquesta", "python", "remote")
+CORE_ACTIONS = ("ask", "http", "local", "noop", "remote", "remote_sudo", "sendmail")
+RUNNERS = ("http", "inquirer", "local", "noop", "orquesta", "python", "remote")
+# Other packs' actions the example notifiers call: their parameters, with their source
+EXCHANGE = os.path.join(PACK_DIR, "tests", "fixtures", "st2_actions")
 
 
 class RequestRejected(ValueError):
@@ -142,7 +144,8 @@ def runner_parameters():
 
 
 def action_metadata(ref):
-    """The metadata of ``core.*`` (st2's) or ``poundcake.*`` (the pack's) action ``ref``."""
+    """The metadata of ``core.*`` (st2's), ``poundcake.*`` (the pack's) or an
+    Exchange pack's action ``ref`` (``tests/fixtures/st2_actions``)."""
     pack, name = ref.split(".", 1)
     if pack == "core" and name in CORE_ACTIONS:
         return _st2_metadata()[0][name]
@@ -151,6 +154,10 @@ def action_metadata(ref):
         if os.path.exists(path):
             with open(path) as fp:
                 return yaml.safe_load(fp)
+    path = os.path.join(EXCHANGE, f"{ref}.yaml")
+    if os.path.exists(path):
+        with open(path) as fp:
+            return yaml.safe_load(fp)
     raise RequestRejected(f'Action "{ref}" cannot be found.')
 
 

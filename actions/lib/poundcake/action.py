@@ -16,6 +16,7 @@ from st2common.runners.base_action import Action
 from poundcake.envelope import KILL_SWITCH_KEY, Door
 from poundcake.lifecycle_config import DEFAULTS, Retention
 from poundcake.state_store import StateStore
+from poundcake.transitions import Tell, Transitions, teller
 
 # What run() returns: st2 marks the execution failed when the flag is False.
 Result = Tuple[bool, Any]
@@ -45,6 +46,14 @@ class PoundCakeAction(Action):
             return self.action_service.get_value(KILL_SWITCH_KEY, local=False)
 
         return Door(self.config_dict(), store or self.store(), self.lock, read_switch)
+
+    def transitions(self) -> Transitions:
+        """Where a write hands its transitions: messages, escalation alert, silence."""
+        return Transitions(self.config_dict(), self.logger)
+
+    def telling(self, store: StateStore) -> Tell:
+        """``close_incidents``' ``tell``: the resolve's transitions, handed on."""
+        return teller(self.config_dict(), self.logger, clock=store.clock)
 
     def lifecycle(self, key: str) -> Any:
         """A lifecycle setting (see lifecycle_config); a bad value is an error."""

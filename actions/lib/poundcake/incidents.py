@@ -2,7 +2,7 @@
 
     received → remediating → remediated | diagnosed | nothing_to_do | failed → resolved
     received → awaiting_approval → remediating | not_approved
-    received → refused (scope, kill switch) | rate_limited
+    received → refused (scope, kill switch) | rate_limited | unrouted (no allowed remediation)
     received → suppressed | recorded (not opted in) | skipped (breaker open)
 
 A record is a JSON-able dict stored at ``poundcake.incident.<tracking_id>``:
@@ -22,7 +22,8 @@ from poundcake.suppressions import Suppression, first_match
 ACTIVE = "remediating"
 AWAITING = "awaiting_approval"
 # What a remediation that ran ends in (its workflow may say diagnosed or
-# nothing_to_do instead of remediated); not_approved is a human's final word.
+# nothing_to_do instead of remediated); not_approved is a human's final word,
+# unrouted the config's (no allowed remediation for the alert).
 FINAL_REMEDIATION = (
     "remediated",
     "diagnosed",
@@ -30,6 +31,7 @@ FINAL_REMEDIATION = (
     "failed",
     "not_approved",
     "not_cleared",
+    "unrouted",
 )
 SUCCESS_STATES = ("remediated", "diagnosed", "nothing_to_do")
 MAX_HISTORY = 50
@@ -53,6 +55,7 @@ NOTED = ("recorded", "suppressed", "resolved")
 STATES = MUST_ACT + ACTED + NOTED
 GROUPS = ("must act", "acted", "noted")
 MAX_REQUEST_IDS = 20
+ANNOTATIONS = ("summary", "runbook_url")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ def observe(
             "suppressed_by": None,
             "remediation": None,
         }
+        annotations = alert.get("annotations") or {}
+        shown = {k: annotations[k] for k in ANNOTATIONS if k in annotations}
+        if shown:  # what messages about the incident quote
+            record["annotations"] = shown
         log(record, "received", now, "first delivery")
     request_id = alert.get("request_id")
     if request_id and request_id not in record["request_ids"]:
@@ -217,6 +224,8 @@ def _finish_note(outcome: str, state: str, workflow: str, text: str, escalated: 
         what = f"{workflow} failed" if workflow else "no remediation ran"
     elif outcome == "not_cleared":
         what = "not cleared"
+    elif outcome == "unrouted":
+        what = "no remediation ran"
     else:
         what = f"{state}, nothing was run"
     if text:
@@ -251,6 +260,33 @@ def attention(doc: Mapping[str, Any]) -> Tuple[int, int]:
     if state in NOTED:
         return 2, 0
     return 0, MUST_ACT.index(state) if state in MUST_ACT else len(MUST_ACT)
+
+
+def transitions(record: Dict[str, Any], since: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The history entries of the states a write moved ``record`` into, in order.
+
+    ``since`` is the record's last history entry before the write (None for
+    a record the write created): of the entries after it, those whose state
+    differs from the entry before them. A duplicate delivery, a note or a
+    refusal recorded again by finish_remediation moves nothing.
+    """
+    history = record["history"]
+    start = 0
+    if since is not None:
+        start = next((i + 1 for i, entry in enumerate(history) if entry is since), 0)
+    previous = since["state"] if since is not None else None
+    moved = []
+    for entry in history[start:]:
+        if entry["state"] != previous:
+            moved.append(entry)
+        previous = entry["state"]
+    return moved
+
+
+def last_entry(record: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """What ``transitions`` counts from: the record's last history entry."""
+    history = (record or {}).get("history") or []
+    return history[-1] if history else None
 
 
 def log(record: Dict[str, Any], state: str, now: float, note: str) -> None:

@@ -20,14 +20,25 @@ readers replay it with :func:`close`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
-from poundcake.incidents import log, observe
+from poundcake.incidents import last_entry, log, observe
 from poundcake.state_store import INCIDENT, Lock, StateStore, iso
+
+if TYPE_CHECKING:
+    from poundcake.transitions import Tell
+
+BY_WEBHOOK = "resolved by Alertmanager"
 
 
 def close_incidents(
-    store: StateStore, alert: Mapping[str, Any], mode: str, ttl: int, lock: Lock
+    store: StateStore,
+    alert: Mapping[str, Any],
+    mode: str,
+    ttl: int,
+    lock: Lock,
+    tell: Optional[Tell] = None,
+    by: str = BY_WEBHOOK,
 ) -> List[Dict[str, Any]]:
     """Close each open incident of ``alert``'s fingerprint in its own record.
 
@@ -35,7 +46,9 @@ def close_incidents(
     remediations the caller must cancel (``mode`` ``cancel``). With no
     incident recorded yet the alert's own record is created resolved, so a
     firing processed later remediates nothing. ``ttl`` (0: never) is the
-    records' st2 key TTL from now on.
+    records' st2 key TTL from now on. ``tell`` is handed each record and
+    its last history entry before the resolve, under the lock, before the
+    record is stored; ``by`` says what saw the alert resolve.
     """
     prefix = f"{INCIDENT}{alert['fingerprint']}-"
     tracking_ids = [doc["tracking_id"] for doc in store.records(prefix)] or [alert["tracking_id"]]
@@ -46,9 +59,12 @@ def close_incidents(
             record = store.get(key)
             if record is not None and record["state"] == "resolved":
                 continue
+            since = last_entry(record)
             if record is None:
                 record = observe(None, {**alert, "tracking_id": tracking_id}, store.clock())
-            doc = _resolve(store, alert, record, mode)
+            doc = _resolve(store, alert, record, mode, by)
+            if tell is not None:
+                tell(record, since)
             store.put(key, record, ttl=ttl)
         docs.append(doc)
     return docs
@@ -59,19 +75,19 @@ def close(record: Dict[str, Any], alert: Mapping[str, Any], now: float) -> None:
     ``alert`` does (in memory: readers replay the batches' events with it)."""
     record["resolved_at"] = iso(now)
     record["updated_at"] = iso(now)
-    log(record, "resolved", now, _note(record["tracking_id"], alert, None, False))
+    log(record, "resolved", now, _note(record["tracking_id"], alert, None, False, BY_WEBHOOK))
     record["state"] = "resolved"
 
 
 def _resolve(
-    store: StateStore, alert: Mapping[str, Any], record: Dict[str, Any], mode: str
+    store: StateStore, alert: Mapping[str, Any], record: Dict[str, Any], mode: str, by: str
 ) -> Dict[str, Any]:
     """Write the resolve into ``record``; what the caller must know of it."""
     now = store.clock()
     remediation = record.get("remediation") or {}
     running = remediation.get("execution_id") if record["state"] == "remediating" else None
     cancel = bool(running) and mode == "cancel"
-    note = _note(record["tracking_id"], alert, running, cancel)
+    note = _note(record["tracking_id"], alert, running, cancel, by)
     if cancel:
         remediation.update(outcome="canceled", finished_at=iso(now))
         for execution in record["executions"]:
@@ -94,8 +110,10 @@ def _resolve(
     }
 
 
-def _note(tracking_id: str, alert: Mapping[str, Any], running: Optional[str], cancel: bool) -> str:
-    note = "resolved by Alertmanager"
+def _note(
+    tracking_id: str, alert: Mapping[str, Any], running: Optional[str], cancel: bool, by: str
+) -> str:
+    note = by
     if tracking_id != alert["tracking_id"]:
         note += f" (the resolve carried another startsAt: {alert['tracking_id']})"
     if cancel:

@@ -3,15 +3,19 @@
 st2 sets ``ST2_ACTION_API_URL`` and ``ST2_ACTION_AUTH_TOKEN`` for each
 action it runs. The pack uses the API only for what no action parameter can
 do: cancel a remediation, answer an inquiry nobody answered, schedule a
-delayed execution.
+delayed execution, start a notifier's action and wait for it.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Dict, Mapping, Optional
 
 import requests
+
+# st2's final execution states (st2common/constants/action.py)
+DONE = ("succeeded", "failed", "timeout", "canceled", "abandoned")
 
 
 class St2ApiError(ValueError):
@@ -60,16 +64,50 @@ class St2Api:
             )
 
     def run_later(
-        self, action: str, parameters: Dict[str, Any], delay_seconds: float, trace_tag: str
+        self,
+        action: str,
+        parameters: Dict[str, Any],
+        delay_seconds: float,
+        trace_tag: str,
+        trace_id: Optional[str] = None,
     ) -> str:
-        """Schedule ``action`` (st2 holds it ``delayed``); its execution id."""
+        """Schedule ``action`` (st2 holds it ``delayed``; 0: now); its execution id.
+
+        It joins the trace ``trace_id`` names, else it starts a trace tagged
+        ``trace_tag``."""
+        trace = {"id_": trace_id} if trace_id else {"trace_tag": trace_tag}
         body = {
             "action": action,
             "parameters": parameters,
             "delay": int(delay_seconds * 1000),
-            "context": {"trace_context": {"trace_tag": trace_tag}},
+            "context": {"trace_context": trace},
         }
         return self.checked("POST", "/executions", body)["id"]
+
+    def own_trace(self, env: Mapping[str, str] = os.environ) -> Optional[str]:
+        """The id of the trace the running action is in (None outside st2, or if st2 has none)."""
+        execution_id = env.get("ST2_ACTION_EXECUTION_ID")
+        if not execution_id:
+            return None
+        traces = self.checked("GET", f"/traces?execution={execution_id}&limit=1") or []
+        return traces[0]["id"] if traces else None
+
+    def parameters(self, ref: str) -> Dict[str, Any]:
+        """An action's parameters merged over its runner's, as st2 checks a request."""
+        return self.checked("GET", f"/actions/views/parameters/{ref}")["parameters"]
+
+    def wait(self, execution_id: str, seconds: float, poll: float = 0.5) -> Dict[str, Any]:
+        """The execution once it ended; St2ApiError if it runs longer than ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            execution = self.checked("GET", f"/executions/{execution_id}")
+            if execution.get("status") in DONE:
+                return execution
+            if time.monotonic() > deadline:
+                raise St2ApiError(
+                    f"execution {execution_id} still {execution.get('status')} after {seconds} s"
+                )
+            time.sleep(poll)
 
     def pending_inquiry(self, inquiry_id: str) -> bool:
         """Whether the inquiry still waits for an answer (st2 answers 400 for

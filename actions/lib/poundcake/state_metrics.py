@@ -14,7 +14,10 @@ once instead, to write the index.
 - ``poundcake_remediations_executed_total{workflow,status}``,
   ``poundcake_escalations_failed_total`` (a failure whose record
   says ``escalated: false``) and ``poundcake_remediation_duration_seconds``
-  count each remediation the sensor sees finish (from 0 at each sensor start).
+  count each remediation the sensor sees finish (from 0 at each sensor start);
+  ``poundcake_notifications_failed_total`` the failures to tell people
+  (a notifier, the escalation alert, the silence) its reads newly show
+  in a record's ``notifications``.
 - ``poundcake_active_remediations``, ``poundcake_suppressed_incidents`` and
   ``poundcake_breakers_open`` are what the view says now.
 
@@ -58,6 +61,11 @@ class RemediationMetrics:
         self.escalations_failed = Counter(
             "poundcake_escalations_failed",
             "Failed remediations whose escalation did not run or failed.",
+            registry=registry,
+        )
+        self.notifications_failed = Counter(
+            "poundcake_notifications_failed",
+            "Failures to tell people (a notifier, the escalation alert, the silence).",
             registry=registry,
         )
         self.duration = Histogram(
@@ -121,7 +129,11 @@ class RemediationMetrics:
         )
 
     def finished(self, before: Optional[Dict[str, Any]], doc: Dict[str, Any]) -> None:
-        """Count a remediation the first time a read shows it finished."""
+        """Count a remediation the first time a read shows it finished, and
+        the failures to tell people a read shows for the first time."""
+        new = _tell_failures(doc) - _tell_failures(before)
+        if new > 0:
+            self.notifications_failed.inc(new)
         remediation = doc.get("remediation") or {}
         finished = remediation.get("finished_at")
         if not finished or (before and (before.get("remediation") or {}).get("finished_at")):
@@ -135,6 +147,10 @@ class RemediationMetrics:
         self.active.set(sum(1 for d in shown if d["state"] == "remediating"))
         self.suppressed.set(sum(1 for d in shown if d["state"] == "suppressed"))
         self.breakers_open.set(len(breakers))
+
+
+def _tell_failures(doc: Optional[Dict[str, Any]]) -> int:
+    return int(((doc or {}).get("notifications") or {}).get("failures") or 0)
 
 
 class StatePoller:

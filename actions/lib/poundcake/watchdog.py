@@ -20,17 +20,22 @@ leave such a record wrong for good, and the poll closes both:
   for ever). Closed ``failed`` with why, and escalated once through
   ``escalation_action``.
 
-Each write takes the incident's coordination lock, like every other writer.
+Each write takes the incident's coordination lock, like every other writer,
+and hands its transition to ``tell`` (messages, the escalation alert, the
+silence's expiry) before it stores the record.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional
 
 from poundcake.envelope import leave
-from poundcake.incidents import log, observe
+from poundcake.incidents import last_entry, log, observe
 from poundcake.st2_api import St2Api, St2ApiError
 from poundcake.state_store import INCIDENT, Lock, StateStore, epoch, iso
+
+if TYPE_CHECKING:
+    from poundcake.transitions import Tell
 
 ENDED = ("succeeded", "failed", "canceled", "abandoned", "timeout")
 GRACE_SECONDS = 60  # an ended process_alert's last write may still be on its way
@@ -89,6 +94,7 @@ class Watchdog:
         stuck_after: float,
         log_: Any,
         ttl: int = 0,
+        tell: Optional[Tell] = None,
     ) -> None:
         self._store = store
         self._api = api
@@ -98,6 +104,7 @@ class Watchdog:
         self._stuck_after = stuck_after
         self._log = log_
         self._ttl = ttl
+        self._tell = tell
 
     def unrouted(self, payload: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         """Record ``payload``'s incident unrouted if st2 ran no process_alert for it."""
@@ -121,6 +128,7 @@ class Watchdog:
             record = observe(None, payload, now)
             log(record, "unrouted", now, reason)
             record.update(state="unrouted", reason=reason)
+            self._told(record, None)
             self._store.put(key, record, ttl=self._ttl)
         self._log.warning("%s: %s", tracking_id, reason)
         return record
@@ -149,6 +157,7 @@ class Watchdog:
             current = self._store.get(key)
             if current is None or current["state"] != "remediating":
                 return None
+            since = last_entry(current)
             escalated = self._escalate(current, reason)
             note = f"failed: {reason}" + (
                 " (escalated)" if escalated else " (the escalation did not run)"
@@ -160,6 +169,7 @@ class Watchdog:
             current["remediation"] = remediation
             log(current, "failed", now, note)
             current.update(state="failed", reason=note)
+            self._told(current, since)
             self._store.put(key, current, ttl=self._ttl)
         leave(self._store, self._lock, current, False, now)
         return current
@@ -183,6 +193,14 @@ class Watchdog:
             )
             return False
         return True
+
+    def _told(self, record: Dict[str, Any], since: Optional[Dict[str, Any]]) -> None:
+        if self._tell is None:
+            return
+        try:
+            self._tell(record, since)
+        except Exception as exc:  # telling never stops the write (Transitions counts its own)
+            self._log.error("%s: telling people failed: %s", record["tracking_id"], exc)
 
     def _queued(self, execution_id: str) -> bool:
         """Whether a descendant of the execution waits for a policy (delayed, ...)."""

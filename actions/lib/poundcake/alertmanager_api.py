@@ -1,0 +1,131 @@
+"""What PoundCake asks of and puts in Alertmanager, through its API v2.
+
+- **The escalation alert.** An incident that escalates (``notifiers.ESCALATIONS``)
+  posts ``PoundCakeEscalation`` with the original alert's labels (less
+  ``auto_remediate``: PoundCake must never take its own page) plus
+  ``poundcake_state``, so the team's routes page a human. An alert posted
+  without ``endsAt`` resolves itself after Alertmanager's resolve_timeout
+  (5 min), so it carries an ``endsAt`` as far as the record may live
+  (``unresolved_ttl_seconds``), and the incident's resolve ends it.
+- **The silence while PoundCake works.** Matching the alert's labels,
+  bounded by ``silence_max_seconds``: if PoundCake dies the bound still
+  ends it. A silence mutes every receiver, the pack's webhook too, so while
+  it holds one PoundCake reads the alert's state here (``firing``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional
+
+import requests
+
+ESCALATION = "PoundCakeEscalation"
+# never copied into the escalation: auto_remediate would send it to PoundCake
+# itself, alertname is the escalation's own
+DROPPED = ("auto_remediate", "alertname")
+
+
+class AlertmanagerError(ValueError):
+    """Alertmanager refused or could not be reached; the message says which."""
+
+
+class Alertmanager:
+    def __init__(self, url: str, timeout: float = 5) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = requests.request(
+                method, f"{self.url}/api/v2{path}", timeout=self.timeout, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise AlertmanagerError(f"Alertmanager {method} {path} failed: {exc}") from exc
+        if response.status_code >= 400:
+            raise AlertmanagerError(
+                f"Alertmanager {method} {path}: HTTP {response.status_code} {response.text[:300]}"
+            )
+        return response
+
+    def post_alerts(self, alerts: List[Dict[str, Any]]) -> None:
+        self._call("POST", "/alerts", json=alerts)
+
+    def create_silence(self, silence: Dict[str, Any]) -> str:
+        """The new silence's id."""
+        body = self._call("POST", "/silences", json=silence).json()
+        return str(body["silenceID"])
+
+    def expire_silence(self, silence_id: str) -> None:
+        """Expire a silence (idempotent; one Alertmanager already forgot is not an error)."""
+        try:
+            self._call("DELETE", f"/silence/{silence_id}")
+        except AlertmanagerError as exc:
+            if "not found" not in str(exc):
+                raise
+
+    def firing(self, alertname: str, fingerprint: str) -> bool:
+        """Whether Alertmanager still holds the alert unresolved (silenced or not)."""
+        matcher = f'alertname="{_quoted(alertname)}"'
+        found = self._call("GET", "/alerts", params={"filter": matcher}).json()
+        return any(a.get("fingerprint") == fingerprint for a in found or [])
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def escalation_alert(
+    record: Mapping[str, Any],
+    state: str,
+    fields: Mapping[str, str],
+    starts_at: str,
+    ends_at: str,
+) -> Dict[str, Any]:
+    """PoundCakeEscalation for ``record`` entering ``state``."""
+    labels = {k: v for k, v in (record.get("labels") or {}).items() if k not in DROPPED}
+    labels.update(
+        alertname=ESCALATION,
+        poundcake_alertname=record.get("alertname", ""),
+        poundcake_state=state,
+    )
+    tried = fields.get("workflow") or "nothing was run"
+    annotations = {
+        "summary": f"PoundCake could not fix {fields['alertname']} on {fields['host']}: {state}",
+        "description": f"{fields['reason']} (tried: {tried})",
+        "tracking_id": fields["tracking_id"],
+        "get_alert": f"st2 run poundcake.get_alert fingerprint={record.get('fingerprint', '')}",
+    }
+    for key in ("execution_url", "board_url", "runbook_url"):
+        if fields.get(key):
+            annotations[key] = fields[key]
+    alert = {"labels": labels, "annotations": annotations, "startsAt": starts_at, "endsAt": ends_at}
+    if fields.get("execution_url"):
+        alert["generatorURL"] = fields["execution_url"]
+    return alert
+
+
+def silence_for(
+    record: Mapping[str, Any], starts_at: str, ends_at: str, execution_url: str = ""
+) -> Dict[str, Any]:
+    """A silence of exactly the alert's labels while PoundCake remediates it."""
+    matchers = [
+        {"name": k, "value": v, "isRegex": False, "isEqual": True}
+        for k, v in sorted((record.get("labels") or {}).items())
+    ]
+    workflow = (record.get("remediation") or {}).get("workflow") or "a remediation"
+    comment = f"PoundCake is remediating {record.get('tracking_id', '')} with {workflow}"
+    return {
+        "matchers": matchers,
+        "startsAt": starts_at,
+        "endsAt": ends_at,
+        "createdBy": "poundcake",
+        "comment": comment + (f" ({execution_url})" if execution_url else ""),
+    }
+
+
+def held(record: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The silence PoundCake holds for the incident, if any (not yet expired)."""
+    silence = record.get("silence")
+    if isinstance(silence, dict) and silence.get("id") and not silence.get("expired_at"):
+        return silence
+    return None

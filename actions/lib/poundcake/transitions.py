@@ -1,0 +1,210 @@
+"""What an incident's transition sets off besides its record: the messages,
+the escalation alert in Alertmanager, the silence while PoundCake works.
+
+Every writer of an opted-in incident (``record_alert``, ``admit_remediation``,
+``finish_remediation``, ``await_clear``, ``note_approval``,
+``resolve_incident``, the sensor's watchdog) hands the transitions of its write here, under the
+incident's lock and before it stores the record, so what was told is
+stored with the state that told it, once:
+
+- each notifier that takes the transition gets one ``poundcake.notify``
+  execution, started through st2's API and not waited for: a notifier
+  that fails (or st2 refusing its parameters) never changes the
+  remediation, its state or its reason; it is counted in the record's
+  ``notifications`` and logged;
+- an escalating transition posts ``PoundCakeEscalation`` once per
+  incident (with ``alertmanager_url``), and the resolve ends it;
+- ``remediating`` (not a dry run) creates the silence
+  (``silence_while_remediating``); every other transition expires it,
+  but ``remediated`` when ``await_clear`` follows, which expires it once
+  Alertmanager no longer lists the alert, or at its timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from poundcake import notifiers as tell
+from poundcake.alertmanager_api import (
+    Alertmanager,
+    AlertmanagerError,
+    escalation_alert,
+    held,
+    silence_for,
+)
+from poundcake.incidents import transitions
+from poundcake.st2_api import St2Api, St2ApiError
+from poundcake.state_store import iso
+
+# (record, its last history entry before the write): what a writer tells of it
+Tell = Callable[[Dict[str, Any], Optional[Dict[str, Any]]], None]
+
+NOTIFY = "poundcake.notify"
+DEFAULT_SILENCE_MAX = 900
+MONTH = 30 * 86400
+
+
+class Transitions:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        logger: Any,
+        st2: Callable[[], St2Api] = St2Api.from_env,
+        alertmanager: Optional[Alertmanager] = None,
+    ) -> None:
+        self.config = config
+        self.logger = logger
+        self._st2 = st2
+        self._trace: Optional[Tuple[St2Api, Optional[str]]] = None
+        url = config.get("alertmanager_url") or ""
+        self.alertmanager = alertmanager or (Alertmanager(url) if url else None)
+        self.config_error = ""
+        try:
+            self.notifiers = tell.notifiers(config)
+        except tell.NotifierConfigError as exc:
+            self.notifiers = []
+            self.config_error = str(exc)
+
+    def tell(
+        self,
+        record: Dict[str, Any],
+        entries: List[Dict[str, Any]],
+        now: float,
+        execution_id: str = "",
+        keep_silence: bool = False,
+    ) -> None:
+        """Tell of ``record`` entering each state of ``entries`` (its history
+        entries, from ``incidents.transitions``)."""
+        for entry in entries:
+            state = entry["state"]
+            if state not in tell.TRANSITIONS:
+                continue
+            try:
+                told = {**record, "reason": entry["note"]}  # why it entered this state
+                fields = tell.fields(told, state, self.config, execution_id)
+                self._silence(record, state, now, keep_silence, fields)
+                self._escalation(record, state, now, fields)
+                self._notify(record, state, now, fields)
+            except Exception as exc:  # a bug or a config st2 let through: the write goes on
+                self._failed(record, f"telling of {state}", f"{type(exc).__name__}: {exc}", now)
+
+    # ------------------------------------------------------------ messages
+    def _notify(self, record: Dict[str, Any], state: str, now: float, fields: Dict) -> None:
+        if self.config_error:
+            self._failed(record, "notifiers", self.config_error, now)
+            return
+        for notifier in tell.due(self.notifiers, record, state):
+            parameters = {
+                "tracking_id": record["tracking_id"],
+                "notifier": notifier.name,
+                "transition": state,
+                "fields": fields,
+            }
+            try:
+                api, trace = self._api()
+                started = api.run_later(NOTIFY, parameters, 0, record["tracking_id"], trace)
+            except St2ApiError as exc:
+                self._failed(record, f"notifier {notifier.name}", str(exc), now)
+                started = ""
+            tell.told(record, notifier.name, state, iso(now), started)
+
+    def _api(self) -> Tuple[St2Api, Optional[str]]:
+        """st2's API, and the trace of the writer's execution: the messages
+        join it (``st2 trace get`` shows them with what they tell of)."""
+        if self._trace is None:
+            api = self._st2()
+            self._trace = (api, api.own_trace())
+        return self._trace
+
+    # -------------------------------------------------- escalation alert
+    def _escalation(self, record: Dict[str, Any], state: str, now: float, fields: Dict) -> None:
+        if self.alertmanager is None:
+            return
+        book = tell.bookkeeping(record)
+        posted = book.get("escalation")
+        if state in tell.ESCALATIONS and not posted:
+            ttl = self.config.get("unresolved_ttl_seconds") or MONTH
+            alert = escalation_alert(record, state, fields, iso(now), iso(now + ttl))
+            if self._post(record, alert, now, "escalation alert"):
+                book["escalation"] = {
+                    "labels": alert["labels"],
+                    "annotations": alert["annotations"],
+                    "starts_at": alert["startsAt"],
+                    "ends_at": alert["endsAt"],
+                }
+        elif state == "resolved" and posted and not posted.get("ended_at"):
+            alert = {
+                "labels": posted["labels"],
+                "annotations": posted["annotations"],
+                "startsAt": posted["starts_at"],
+                "endsAt": iso(now),
+            }
+            if self._post(record, alert, now, "end of the escalation alert"):
+                posted.update(ends_at=alert["endsAt"], ended_at=iso(now))
+
+    def _post(self, record: Dict[str, Any], alert: Dict, now: float, what: str) -> bool:
+        try:
+            self.alertmanager.post_alerts([alert])
+        except AlertmanagerError as exc:
+            self._failed(record, what, str(exc), now)
+            return False
+        return True
+
+    # ------------------------------------------------------------ silence
+    def _silence(
+        self, record: Dict[str, Any], state: str, now: float, keep: bool, fields: Dict
+    ) -> None:
+        if state == "remediating":
+            dry = (record.get("remediation") or {}).get("dry_run")
+            if self.config.get("silence_while_remediating") and not dry and not held(record):
+                self._create_silence(record, now, fields)
+        elif not (state == "remediated" and keep):
+            self.expire_silence(record, now, f"the incident is {state}")
+
+    def _create_silence(self, record: Dict[str, Any], now: float, fields: Dict) -> None:
+        if self.alertmanager is None:
+            why = "silence_while_remediating needs alertmanager_url"
+            self._failed(record, "silence", why, now)
+            return
+        bound = self.config.get("silence_max_seconds") or DEFAULT_SILENCE_MAX
+        ends = iso(now + bound)
+        silence = silence_for(record, iso(now), ends, fields.get("execution_url", ""))
+        try:
+            silence_id = self.alertmanager.create_silence(silence)
+        except AlertmanagerError as exc:
+            self._failed(record, "silence", str(exc), now)
+            return
+        record["silence"] = {"id": silence_id, "created_at": iso(now), "ends_at": ends}
+
+    def expire_silence(self, record: Dict[str, Any], now: float, why: str) -> None:
+        """Expire the silence PoundCake holds for the incident, if any."""
+        silence = held(record)
+        if silence is None or self.alertmanager is None:
+            return
+        try:
+            self.alertmanager.expire_silence(silence["id"])
+        except AlertmanagerError as exc:
+            self._failed(record, "silence expiry", str(exc), now)
+            return
+        silence.update(expired_at=iso(now), expired_because=why)
+
+    def _failed(self, record: Dict[str, Any], what: str, error: str, now: float) -> None:
+        self.logger.error("%s: telling people failed: %s: %s", record["tracking_id"], what, error)
+        tell.failed(record, what, error, iso(now))
+
+
+def teller(
+    config: Mapping[str, Any],
+    logger: Any,
+    st2: Callable[[], St2Api] = St2Api.from_env,
+    clock: Callable[[], float] = time.time,
+) -> Tell:
+    """A ``Tell`` for writers that hand over a record and its last entry
+    before the write (``close_incidents``, the watchdog). Each call asks
+    ``st2`` afresh: the sensor's token is renewed between calls."""
+
+    def tell(record: Dict[str, Any], since: Optional[Dict[str, Any]]) -> None:
+        Transitions(config, logger, st2).tell(record, transitions(record, since), clock())
+
+    return tell

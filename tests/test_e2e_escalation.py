@@ -1,0 +1,179 @@
+"""What PoundCake puts in a real Alertmanager (Debian's binary): the
+PoundCakeEscalation alert, and the silence while it remediates.
+
+process_alert runs in the workflow harness with the pack's real actions;
+Alertmanager is real, its one receiver a loopback recorder.
+"""
+
+import threading
+import time
+
+import pytest
+from chat_server import ChatServer
+from orquesta import statuses
+from orquesta_harness import run_workflow
+from pack_actions import ActionHandler, shared_datastore
+from processes import AlertmanagerProcess, wait_for
+from test_envelope import SCOPE, payload, process
+from test_lifecycle import process_inputs, record
+from test_workflows import Shell
+
+from poundcake.alertmanager_api import ESCALATION
+from poundcake.state_store import epoch
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = ChatServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def am(receiver):
+    proc = AlertmanagerProcess(receiver.url + "/alerts", {})
+    yield proc
+    proc.close()
+
+
+def fired(am, doc):
+    """Post the alert as Prometheus would; the payload then carries
+    Alertmanager's own fingerprint of it, as the webhook would."""
+    am.post_alerts([{"labels": doc["labels"], "annotations": {"summary": "down"}}])
+    (found,) = wait_for(lambda: am.alerts(case=doc["labels"]["case"]), 10, what="the alert in AM")
+    doc["fingerprint"] = found["fingerprint"]
+    doc["tracking_id"] = found["fingerprint"] + "-20261123T083600Z"
+    return found
+
+
+def labelled(case, **labels):
+    doc = payload(case=case, **labels)
+    return doc
+
+
+def escalations(am, case):
+    return am.alerts(alertname=ESCALATION, case=case)
+
+
+# ------------------------------------------------------- the escalation
+def test_a_failed_remediation_pages_through_alertmanager_until_it_resolves(am, receiver):
+    from test_notify import resolve
+
+    doc = labelled("esc-failed")
+    config = {"alertmanager_url": am.url}
+    datastore = shared_datastore()
+    run, _, rec, _ = process(doc, datastore, config, shell=Shell(fail={"act"}))
+    assert run.status == statuses.FAILED and rec["state"] == "failed"
+    (alert,) = wait_for(lambda: escalations(am, "esc-failed"), 10, what="PoundCakeEscalation")
+    labels = alert["labels"]
+    assert labels["poundcake_state"] == "failed" and labels["poundcake_alertname"] == "ServiceDown"
+    assert labels["instance"] == doc["labels"]["instance"] and "auto_remediate" not in labels
+    assert alert["annotations"]["tracking_id"] == doc["tracking_id"]
+    assert "restart" in alert["annotations"]["description"]  # what was tried
+    # no endsAt from Prometheus's side would end it after resolve_timeout: a far one
+    assert epoch(alert["endsAt"][:19] + "Z") - time.time() > 29 * 86400
+    paged = wait_for(
+        lambda: [
+            b
+            for b in receiver.bodies("/alerts")
+            if b["commonLabels"].get("case") == "esc-failed"
+            and b["commonLabels"].get("alertname") == ESCALATION
+        ],
+        15,
+        what="the escalation at the receiver",
+    )
+    assert paged[0]["status"] == "firing"
+    resolve(doc, {**SCOPE, **config}, datastore)
+    wait_for(lambda: not escalations(am, "esc-failed"), 10, what="the escalation to end")
+    ended = record(datastore, doc["tracking_id"])["notifications"]["escalation"]
+    assert ended["ended_at"]
+
+
+def test_an_incident_escalates_once_and_never_carries_auto_remediate(am):
+    doc = labelled("esc-refused")
+    datastore = shared_datastore()
+    config = {"alertmanager_url": am.url, "allowed_hosts": ["db-*"]}
+    _, _, rec, _ = process(doc, datastore, config)
+    assert rec["state"] == "refused"
+    (alert,) = wait_for(lambda: escalations(am, "esc-refused"), 10, what="PoundCakeEscalation")
+    assert alert["labels"]["poundcake_state"] == "refused"
+    assert "auto_remediate" not in alert["labels"]
+    assert rec["notifications"]["escalation"]["labels"] == alert["labels"]
+
+
+# ------------------------------------------------------------ the silence
+def follow(doc, config, datastore, shell=None, dry_run=False):
+    """process_alert waiting up to 20 s for the alert to clear."""
+    handler = ActionHandler({**SCOPE, **config}, shell or Shell(), datastore)
+    inputs = {**process_inputs(doc), "clear_timeout": 20, "dry_run": dry_run}
+    return run_workflow("process_alert.yaml", inputs, handler)
+
+
+def test_the_silence_holds_while_remediating_and_ends_when_alertmanager_resolves(am):
+    doc = labelled("silence-fixed")
+    fired(am, doc)
+    datastore = shared_datastore()
+    config = {"alertmanager_url": am.url, "silence_while_remediating": True}
+    seen = {}
+
+    def resolve_once_silenced():
+        def silenced():
+            held = (record(datastore, doc["tracking_id"]) or {}).get("silence")
+            return (
+                held
+                if held and am.alerts(case="silence-fixed")[0]["status"]["silencedBy"]
+                else None
+            )
+
+        seen["silence"] = wait_for(silenced, 15, what="the silence")
+        seen["status"] = am.alerts(case="silence-fixed")[0]["status"]
+        am.post_alerts([{"labels": doc["labels"], "endsAt": "2020-01-01T00:00:00Z"}])
+
+    resolver = threading.Thread(target=resolve_once_silenced)
+    resolver.start()
+    run = follow(doc, config, datastore)
+    resolver.join()
+    assert run.status == statuses.SUCCEEDED
+    assert seen["status"]["state"] == "suppressed"
+    assert seen["status"]["silencedBy"] == [seen["silence"]["id"]]
+    rec = record(datastore, doc["tracking_id"])
+    assert rec["state"] == "resolved" and rec["reason"].startswith("resolved in Alertmanager")
+    silence = am.silence(rec["silence"]["id"])
+    assert silence["status"]["state"] == "expired"
+    assert {(m["name"], m["value"]) for m in silence["matchers"]} == set(doc["labels"].items())
+    created, bound = (epoch(rec["silence"][k]) for k in ("created_at", "ends_at"))
+    assert bound - created == 900  # silence_max_seconds: it ends by itself if PoundCake dies
+    assert epoch(silence["endsAt"][:19] + "Z") < bound  # expired early, when the alert resolved
+    assert rec["silence"]["expired_because"] == "the incident is resolved"
+
+
+def test_a_failed_remediation_expires_the_silence_at_once(am):
+    doc = labelled("silence-failed")
+    fired(am, doc)
+    datastore = shared_datastore()
+    config = {"alertmanager_url": am.url, "silence_while_remediating": True}
+    run = follow(doc, config, datastore, Shell(fail={"act"}))
+    assert run.status == statuses.FAILED
+    rec = record(datastore, doc["tracking_id"])
+    assert rec["silence"]["expired_because"] == "the incident is failed"
+    assert am.silence(rec["silence"]["id"])["status"]["state"] == "expired"
+    assert am.alerts(case="silence-failed")[0]["status"]["silencedBy"] == []
+
+
+def test_a_dry_run_silences_nothing(am):
+    doc = labelled("silence-dry")
+    fired(am, doc)
+    datastore = shared_datastore()
+    config = {"alertmanager_url": am.url, "silence_while_remediating": True}
+    run = follow(doc, config, datastore, dry_run=True)
+    assert run.status == statuses.SUCCEEDED
+    assert "silence" not in record(datastore, doc["tracking_id"])
+
+
+def test_a_silence_without_alertmanager_url_is_counted_and_nothing_else(am):
+    doc = labelled("silence-nowhere")
+    datastore = shared_datastore()
+    run, _, rec, _ = process(doc, datastore, {"silence_while_remediating": True})
+    assert run.status == statuses.SUCCEEDED and rec["state"] == "remediated"
+    (error,) = rec["notifications"]["errors"]
+    assert error["error"] == "silence_while_remediating needs alertmanager_url"
