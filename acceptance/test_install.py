@@ -34,7 +34,7 @@ def test_every_resource_of_the_pack_is_registered_and_enabled(st2, pack):
     sensors = st2.get("sensortypes", pack="poundcake")
     assert [(s["name"], s["enabled"]) for s in sensors] == [("AlertmanagerWebhookSensor", True)]
     triggers = {t["ref"] for t in st2.get("triggertypes", pack="poundcake")}
-    assert {"poundcake.alert", "poundcake.alert_group"} <= triggers
+    assert {"poundcake.alert", "poundcake.alerts_recorded", "poundcake.alert_group"} <= triggers
 
 
 @pytest.mark.release

@@ -3,5 +3,5 @@ from poundcake.queries import alert_stats
 
 
 class AlertStats(PoundCakeAction):
-    def run(self) -> Result:
-        return True, alert_stats(self.store())
+    def run(self, hours: int = 24) -> Result:
+        return self.attempt(alert_stats, self.store(), hours, self.retention())

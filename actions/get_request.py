@@ -4,4 +4,4 @@ from poundcake.queries import get_request
 
 class GetRequest(PoundCakeAction):
     def run(self, request_id: str) -> Result:
-        return self.attempt(get_request, self.store(), request_id)
+        return self.attempt(get_request, self.store(), request_id, self.retention())

@@ -12,5 +12,7 @@ class ListAlerts(PoundCakeAction):
         alertname: Optional[str] = None,
         limit: int = 50,
     ) -> Result:
-        ttl = self.lifecycle("unresolved_ttl_seconds")  # how far back the index is walked
-        return self.attempt(list_alerts, self.store(), status, severity, alertname, limit, ttl)
+        retention = self.retention()  # how far back the index is walked, what is gone
+        return self.attempt(
+            list_alerts, self.store(), status, severity, alertname, limit, retention
+        )

@@ -6,13 +6,20 @@ the st2 kit, and runs this as its last step), or by hand on a kit:
 
     . $RIG/cli-env.sh && RIG=$RIG .venv/bin/python bench/bench_st2.py
 
-Prints: st2 executions per alert that no rule remediates; the time until
-every incident of a 50-, 500- and 1,000-alert storm is queryable; the start
-latency of a ServiceDown remediation alone, behind 60 and 1,000 noise alerts
-in the same delivery, and behind 60 delivered just before; and, with 1k, 10k
-and 100k incident records stored (seeded by ``seed_incidents.py`` on the
-kit), the sensor's state poll and startup read (from its /metrics) and
-list_alerts (newest 50; one alertname's newest 10), get_alert and get_request.
+Prints every figure with its target, met or missed:
+
+- what a storm of alerts no rule remediates costs st2 (trigger instances,
+  datastore writes, executions, per alert) and how fast the sensor answers
+  it: 1,000 in one delivery, 10,000 in ten deliveries of 1,000 and 10,000
+  in one delivery;
+- when a ServiceDown remediation starts (post → ``remediate_service_down``
+  running): alone, behind 1,000 and 10,000 noise alerts delivered just
+  before, and with them in the same deliveries;
+- with 1k, 10k and 100k incidents stored (seeded by ``seed_incidents.py``
+  on the kit, at one rate over the last 7 hours, 3 days and 30 days): the
+  sensor's start (its one read back, from its /metrics),
+  ``alert_stats``, the state poll, ``list_alerts``, ``get_alert`` and
+  ``get_request``.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any, Dict, List
+from collections import Counter
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACK_DIR = os.path.dirname(HERE)
@@ -36,6 +45,22 @@ from st2 import St2, wait_until  # noqa: E402
 from story import parse_time, stamp  # noqa: E402
 
 WEBHOOK_URL = os.environ.get("POUNDCAKE_WEBHOOK_URL", "http://127.0.0.1:9180/webhook")
+KV_WRITES = ("core.st2.key_value_pair.create", "core.st2.key_value_pair.update")
+THEIRS = ("poundcake.", "core.st2.key_value_pair.")
+SCALES = (1_000, 10_000, 100_000)
+FIGURES: List[Tuple[str, str, str, Optional[bool]]] = []  # what, measured, target, met
+
+
+def figure(what: str, measured: str, target: str = "", met: Optional[bool] = None) -> None:
+    """Print one figure with its target (and whether it was met) and keep it."""
+    FIGURES.append((what, measured, target, met))
+    verdict = "" if met is None else ("  met" if met else "  MISSED")
+    print(f"  {what}: {measured}" + (f"  (target {target})" if target else "") + verdict)
+
+
+def load() -> str:
+    with open("/proc/loadavg") as fp:
+        return " ".join(fp.read().split()[:3])
 
 
 def delivery(alerts: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -55,34 +80,75 @@ def delivery(alerts: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def alert(alertname: str, run: str, i: int, **labels: str) -> Dict[str, Any]:
+    """An alert about as large as a real one (about 1 KB as JSON)."""
     return {
         "status": "firing",
-        "labels": {"alertname": alertname, "instance": f"noise-{i}", "run": run, **labels},
-        "annotations": {"summary": "bench"},
+        "labels": {
+            "alertname": alertname,
+            "instance": f"noise-{i}.bench.example.com:9100",
+            "job": "node-exporter",
+            "severity": "warning",
+            "team": "platform",
+            "region": "eu-west-1",
+            "cluster": "bench-cluster-1",
+            "run": run,
+            **labels,
+        },
+        "annotations": {
+            "summary": f"{alertname} on noise-{i}",
+            "description": "The benchmark's noise: an alert that no rule remediates, "
+            "with the annotations a real alert rule gives it. " * 3,
+            "runbook_url": "https://runbooks.example.com/bench/noise",
+        },
         "startsAt": stamp(time.time()),
         "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus.bench/graph",
+        "generatorURL": "http://prometheus.bench:9090/graph?g0.expr=up%3D%3D0&g0.tab=1",
         "fingerprint": uuid.uuid4().hex[:16],
     }
 
 
+def noise(run: str, count: int) -> List[Dict[str, Any]]:
+    return [alert("BenchNoise", run, i) for i in range(count)]
+
+
 def post(token: str, body: Dict[str, Any]) -> Dict[str, Any]:
     """POST as Alertmanager does: a 503 is sent again (1 s later) until a 200;
-    the answer carries how many tries it took."""
+    the answer carries how many tries it took and how long the last one took."""
+    data = json.dumps(body).encode()
     request = urllib.request.Request(
         WEBHOOK_URL,
-        data=json.dumps(body).encode(),
+        data=data,
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     for tries in range(1, 31):
+        started = time.time()
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:
-                return dict(json.loads(answer.read()), tries=tries)
+                return dict(json.loads(answer.read()), tries=tries, took=time.time() - started)
         except urllib.error.HTTPError as exc:
             if exc.code != 503:
                 raise
             time.sleep(1)
     raise RuntimeError("the sensor answered 503 thirty times")
+
+
+def post_all(token: str, bodies: List[Dict[str, Any]], together: bool) -> List[Dict[str, Any]]:
+    """Post ``bodies`` one after the other, or all at once (as Alertmanager
+    sends the groups of a storm)."""
+    if not together:
+        return [post(token, body) for body in bodies]
+    answers: List[Optional[Dict[str, Any]]] = [None] * len(bodies)
+
+    def send(i: int) -> None:
+        answers[i] = post(token, bodies[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(answers), "a post failed"
+    return answers  # type: ignore[return-value]
 
 
 def executions_for(st2: St2, since: str, tracking_ids: List[str]) -> int:
@@ -94,48 +160,37 @@ def executions_for(st2: St2, since: str, tracking_ids: List[str]) -> int:
     mine = 0
     for execution in found:
         params = execution.get("parameters") or {}
-        alert = params.get("alert") if isinstance(params.get("alert"), dict) else {}
-        if params.get("tracking_id") in wanted or alert.get("tracking_id") in wanted:
+        alert_param = params.get("alert") if isinstance(params.get("alert"), dict) else {}
+        if params.get("tracking_id") in wanted or alert_param.get("tracking_id") in wanted:
             mine += 1
     return mine
 
 
-def all_recorded(st2: St2, tracking_ids: List[str]) -> bool:
-    wanted = set(tracking_ids)
-    seen = set()
+def trigger_instances_since(st2: St2, since: str) -> Counter:
+    """Trigger instances st2's rules engine has taken since ``since``, by
+    trigger: the storm's own, and the ``core.st2.key_value_pair.*`` ones st2
+    emits for every datastore write (st2 has no switch for those)."""
+    counts: Counter = Counter()
     offset = 0
-    while True:
-        page = st2.get("keys", prefix="poundcake.incident.", limit=100, offset=offset)
-        seen.update(k["name"][len("poundcake.incident.") :] for k in page)
-        if len(page) < 100:
-            return wanted <= seen
-        offset += 100
-
-
-def trigger_instances_since(st2: St2, since: str) -> int:
-    """Trigger instances st2's rules engine has taken since ``since``: the
-    storm's own, and the ``core.st2.key_value_pair.*`` ones st2 emits for
-    every datastore write (st2 has no switch for those)."""
-    count = offset = 0
     while True:
         page = st2.get(
             "triggerinstances",
             timestamp_gt=since,
             limit=100,
             offset=offset,
-            include_attributes="id",
+            include_attributes="id,trigger",
         )
-        count += len(page)
+        counts.update(ti.get("trigger", "?") for ti in page)
         if len(page) < 100:
-            return count
+            return counts
         offset += 100
 
 
-def quiet(st2: St2, token: str, since: str, settle: float = 3) -> int:
+def quiet(st2: St2, token: str, since: str, settle: float = 3) -> Counter:
     """Wait until the sensor's recorder has written what it holds and st2's
     rules engine has worked through the trigger instances it holds (the
     newest 100 all processed, and no new one for ``settle`` seconds); return
-    how many occurred since ``since``.
+    what occurred since ``since``, by trigger.
 
     The rules engine stores a trigger instance as soon as it takes it off
     the bus and only then weighs it against the rules, so a backlog shows as
@@ -145,8 +200,11 @@ def quiet(st2: St2, token: str, since: str, settle: float = 3) -> int:
     last, deadline = -1, time.time() + 900
     while time.time() < deadline:
         held = sensor_metrics(token, "poundcake_record_queue")["poundcake_record_queue"]
+        pending = sensor_metrics(token, "poundcake_index_pending")["poundcake_index_pending"]
         newest = st2.get("triggerinstances", limit=100, include_attributes="id,status")
-        busy = held > 0 or any(ti.get("status") in ("pending", "processing") for ti in newest)
+        busy = held + pending > 0 or any(
+            ti.get("status") in ("pending", "processing") for ti in newest
+        )
         total = st2.count("triggerinstances")
         if not busy and total == last:
             return trigger_instances_since(st2, since)
@@ -155,41 +213,73 @@ def quiet(st2: St2, token: str, since: str, settle: float = 3) -> int:
     raise RuntimeError("st2's rules engine still had trigger instances pending after 900 s")
 
 
-def storm(st2: St2, token: str, size: int) -> Dict[str, float]:
+def shown(st2: St2, request_id: str) -> int:
+    """How many alerts ``poundcake.get_request`` shows for a delivery."""
+    done = st2.run("poundcake.get_request", timeout=300, request_id=request_id)
+    return len(done["result"]["result"]["alerts"]) if done["status"] == "succeeded" else 0
+
+
+def storm(st2: St2, token: str, sizes: List[int]) -> Dict[str, Any]:
+    """Deliveries of ``sizes`` alerts no rule remediates, one after the other."""
     run = uuid.uuid4().hex[:8]
     quiet(st2, token, stamp(time.time() - 1))  # nothing left over from before
     since = stamp(time.time() - 1)
     started = time.time()
-    answer = post(token, delivery([alert("BenchNoise", run, i) for i in range(size)]))
+    answers = post_all(token, [delivery(noise(run, n)) for n in sizes], together=False)
     answered = time.time() - started
-    wait_until(lambda: all_recorded(st2, answer["tracking_ids"]), 600, f"{size} records", 1)
+    last = answers[-1]
+    wait_until(lambda: shown(st2, last["request_id"]) == sizes[-1], 600, "the records", 1)
     queryable = time.time() - started
-    taken = quiet(st2, token, since)
+    # what the alerts cost: their own trigger instances and the datastore's
+    # (the get_request runs above add st2's action triggers: not theirs)
+    taken = Counter({t: n for t, n in quiet(st2, token, since).items() if t.startswith(THEIRS)})
     drained = time.time() - started - 3  # the last settle found nothing new
+    alerts = sum(sizes)
+    ids = [t for a in answers for t in a["tracking_ids"]]
+    assert all(shown(st2, a["request_id"]) == n for a, n in zip(answers[:-1], sizes[:-1]))
     return {
-        "trigger_instances": taken,
-        "answer_s": answered,
-        "tries": answer["tries"],
+        "alerts": alerts,
+        "trigger_instances": sum(taken.values()),
+        "writes": sum(taken[t] for t in KV_WRITES),
+        "by_trigger": dict(taken),
+        "answer_s": max(a["took"] for a in answers),
+        "answer_median_s": sorted(a["took"] for a in answers)[len(answers) // 2],
+        "answer_all_s": answered,
+        "tries": max(a["tries"] for a in answers),
         "queryable_s": queryable,
         "drained_s": drained,
-        "executions_per_alert": executions_for(st2, since, answer["tracking_ids"]) / size,
+        "executions_per_alert": executions_for(st2, since, ids) / alerts,
     }
 
 
-def remediation_start(st2: St2, token: str, noise_same: int, noise_before: int, target) -> float:
+def remediation_start(
+    st2: St2,
+    token: str,
+    target,
+    before: List[int],
+    same: List[int],
+    together: bool = False,
+    first: bool = False,
+) -> Tuple[float, float]:
+    """Seconds from the post of a ServiceDown delivery to its remediation's
+    start, and to its trigger instance (the sensor's dispatch): behind
+    deliveries of ``before`` noise alerts posted (and answered) just before
+    it, and with deliveries of ``same`` noise alerts, the ServiceDown in the
+    last of them (the ``first`` of them; all posted at once when ``together``)."""
     run = uuid.uuid4().hex[:8]
     unit = f"bench-{run}"
     target.unit(unit, "failed")
     quiet(st2, token, stamp(time.time() - 1))  # start from a quiet st2
-    if noise_before:
-        post(token, delivery([alert("BenchNoise", run, i) for i in range(noise_before)]))
-    alerts = [alert("BenchNoise", run, i) for i in range(noise_same)]
-    alerts.append(
+    post_all(token, [delivery(noise(run, n)) for n in before], together=False)
+    bodies = [delivery(noise(run, n)) for n in same] or [delivery([])]
+    mine = bodies[0] if first else bodies[-1]
+    mine["alerts"].append(
         alert("ServiceDown", run, 0, instance="localhost", service=unit, auto_remediate="true")
     )
+    since = stamp(time.time() - 1)
     posted = time.time()
-    answer = post(token, delivery(alerts))
-    tracking_id = answer["tracking_ids"][-1]
+    answers = post_all(token, bodies, together)
+    tracking_id = answers[0 if first else -1]["tracking_ids"][-1]
 
     def started():
         for e in st2.executions("poundcake.remediate_service_down", limit=20):
@@ -198,11 +288,21 @@ def remediation_start(st2: St2, token: str, noise_same: int, noise_before: int, 
         return None
 
     execution = wait_until(started, 600, "the remediation to start", 0.5)
-    st2.wait_execution(execution["id"], 120)
-    return parse_time(execution["start_timestamp"]) - posted
+    st2.wait_execution(execution["id"], 180)
 
+    def processed():  # and its record written: nothing of it left to run
+        for e in st2.executions("poundcake.process_alert", limit=20):
+            if e["parameters"].get("tracking_id") == tracking_id:
+                return st2.wait_execution(e["id"], 180)
+        return None
 
-SCALES = (1_000, 10_000, 100_000)
+    wait_until(processed, 180, "process_alert to finish")
+    (dispatched,) = [
+        ti["occurrence_time"]
+        for ti in st2.trigger_instances("poundcake.alert", since)
+        if ti["payload"]["tracking_id"] == tracking_id
+    ]
+    return parse_time(execution["start_timestamp"]) - posted, parse_time(dispatched) - posted
 
 
 def sensor_metrics(token: str, prefix: str = "poundcake_state_") -> Dict[str, float]:
@@ -231,16 +331,16 @@ def board_read(password: str) -> float:
 
 
 def seed(rig: str, start: int, stop: int) -> None:
-    """Incident records ``start`` to ``stop`` into the kit's database (``0, 0``: remove)."""
+    """Incidents ``start`` to ``stop`` into the kit's database (``0, 0``: remove)."""
     script = os.path.join(HERE, "seed_incidents.py")
     command = f'. "{rig}/env.sh" && python "{script}" {start} {stop}'
     subprocess.run(["bash", "-c", command], check=True, stdout=subprocess.DEVNULL)
 
 
 def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int, Dict[str, float]]:
-    """At 1k, 10k and 100k stored incident records: the sensor's startup read,
-    one steady state poll (from its /metrics), list_alerts, get_alert and the
-    board's read of the newest incidents."""
+    """At 1k, 10k and 100k stored incidents: the sensor's start (its read
+    back), one steady state poll (from its /metrics), alert_stats,
+    list_alerts, get_alert, get_request and the board's read."""
     out: Dict[int, Dict[str, float]] = {}
     stored = 0
     try:
@@ -264,9 +364,12 @@ def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int
             started = time.time()
             st2.get("keys", prefix="poundcake.suppression.", limit=100)  # one small list
             one_call = time.time() - started
+            stats = st2.run("poundcake.alert_stats", timeout=900)
             listed = st2.run("poundcake.list_alerts", timeout=900, limit=50)
             filtered = st2.run("poundcake.list_alerts", timeout=900, alertname="Seeded7", limit=10)
-            got = st2.run("poundcake.get_alert", fingerprint=f"5eed{scale - 1:012x}")
+            # the oldest seeded incident still firing (odd ones resolved, gone 3 days later)
+            fingerprint = f"5eed{scale - 2:012x}"
+            got = st2.run("poundcake.get_alert", timeout=900, fingerprint=fingerprint)
             request = st2.run("poundcake.get_request", timeout=900, request_id=seeded_request(st2))
             out[scale] = {
                 "seed_calls": figures["poundcake_state_seed_calls"],
@@ -275,13 +378,15 @@ def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int
                 "poll_s": figures["poundcake_state_poll_seconds"],
                 "watched": figures["poundcake_state_watched"],
                 "one_call_s": one_call,
+                "alert_stats_s": took(stats),
+                "alert_stats_total": stats["result"]["result"]["total"],
                 "list_alerts_s": took(listed),
                 "list_filtered_s": took(filtered),
                 "get_alert_s": took(got),
                 "get_request_s": took(request),
                 "board_s": board_read(board_password),
             }
-            for execution in (listed, filtered, got, request):
+            for execution in (stats, listed, filtered, got, request):
                 assert execution["status"] == "succeeded", execution
             assert len(listed["result"]["result"]) == 50 and len(filtered["result"]["result"]) == 10
     finally:
@@ -292,7 +397,7 @@ def scale_costs(st2: St2, token: str, rig: str, board_password: str) -> Dict[int
 def seeded_request(st2: St2) -> str:
     """A request id of a seeded delivery (from the seeder's index keys)."""
     for kvp in st2.get("keys", prefix="poundcake.delivered.", limit=100):
-        if ".5eed-" in kvp["name"]:
+        if ".5eed" in kvp["name"]:
             return next(iter(json.loads(kvp["value"])["requests"]))
     raise RuntimeError("no seeded delivery in the index")
 
@@ -301,45 +406,137 @@ def took(execution: Dict[str, Any]) -> float:
     return parse_time(execution["end_timestamp"]) - parse_time(execution["start_timestamp"])
 
 
-def main(st2: St2, token: str, board_password: str, target) -> Dict[str, Any]:
-    print("alert storms on real st2 (the pack's sensor, rules and workflows)")
-    out: Dict[str, Any] = {"storms": {}, "remediation_start_s": {}}
-    alone = out["remediation_start_s"]["alone"] = remediation_start(st2, token, 0, 0, target)
-    print(f"remediation start alone: {alone:.1f} s after the post")
-    for same, before in ((60, 0), (0, 60), (1000, 0), (0, 1000)):
-        latency = remediation_start(st2, token, same, before, target)
-        out["remediation_start_s"][f"same{same}_before{before}"] = latency
-        where = f"{same} noise alerts in the same delivery" if same else f"{before} just before"
-        print(f"remediation start behind {where}: {latency:.1f} s ({latency / alone:.1f}x alone)")
-    for size in (50, 500, 1000):
-        figures = out["storms"][size] = storm(st2, token, size)
-        print(
-            f"storm of {size:5d} unremediated alerts: 200 after {figures['answer_s']:.2f} s "
-            f"({figures['tries']} POST(s)), "
-            f"all queryable after {figures['queryable_s']:.1f} s, "
-            f"st2 quiet after {figures['drained_s']:.1f} s "
-            f"({figures['trigger_instances']} trigger instances), "
-            f"{figures['executions_per_alert']:.2f} st2 executions per alert"
+def costs(st2: St2, token: str) -> Dict[str, Dict[str, Any]]:
+    out = {}
+    for label, sizes in (
+        ("1,000 in one delivery", [1000]),
+        ("10,000 in 10 deliveries of 1,000", [1000] * 10),
+        ("10,000 in one delivery", [10_000]),
+    ):
+        f = out[label] = storm(st2, token, sizes)
+        per = f["alerts"]
+        print(f"storm of {label} (machine load {load()}):")
+        figure(
+            "trigger instances per alert",
+            f"{f['trigger_instances'] / per:.4f} ({f['trigger_instances']}: {f['by_trigger']})",
+            "<= 0.01",
+            f["trigger_instances"] / per <= 0.01,
         )
+        figure("datastore writes per alert", f"{f['writes'] / per:.4f} ({f['writes']})", "<= 0.01",
+               f["writes"] / per <= 0.01)  # fmt: skip
+        figure("st2 executions per alert", f"{f['executions_per_alert']:.2f}", "0",
+               f["executions_per_alert"] == 0)  # fmt: skip
+        limit = 0.5 if max(sizes) == 1000 else 5.0
+        what = f"the sensor's 200 to a delivery of {max(sizes):,}"
+        if len(sizes) > 1:
+            figure(f"{what}, median of {len(sizes)}", f"{f['answer_median_s']:.2f} s",
+                   f"< {limit} s", f["answer_median_s"] < limit)  # fmt: skip
+            what += ", the slowest"
+        figure(
+            what,
+            f"{f['answer_s']:.2f} s ({f['tries']} POST(s); all {f['answer_all_s']:.2f} s)",
+            f"< {limit} s",
+            f["answer_s"] < limit and f["tries"] == 1,
+        )
+        figure("every incident queryable (get_request)", f"{f['queryable_s']:.1f} s "
+               "(15 s of it is record_hold_seconds)")  # fmt: skip
+        figure("st2's rules engine done with every trigger instance", f"{f['drained_s']:.1f} s")
+    return out
+
+
+RUNS = 3  # each remediation start is measured this often: the median is the figure
+
+
+def median_start(st2: St2, token: str, target, *case: Any) -> Tuple[float, float, str]:
+    """The median of :data:`RUNS` remediation starts (and its dispatch), and their range."""
+    runs = sorted(remediation_start(st2, token, target, *case) for _ in range(RUNS))
+    latency, dispatched = runs[len(runs) // 2]
+    return latency, dispatched, f"{runs[0][0]:.1f}-{runs[-1][0]:.1f} s"
+
+
+def starts(st2: St2, token: str, target) -> Dict[str, float]:
+    alone, dispatched, spread = median_start(st2, token, target, [], [])
+    out = {"alone": alone}
+    print(f"remediation start, median of {RUNS} (post -> remediate_service_down running; "
+          f"load {load()}):")  # fmt: skip
+    figure("alone", f"{alone:.1f} s ({spread}; dispatched to st2 after {dispatched:.2f} s)")
+    for label, before, same, together, first in (
+        ("behind 1,000 noise alerts delivered just before", [1000], [], False, False),
+        ("with 1,000 noise alerts in the same delivery", [], [1000], False, False),
+        ("behind 10,000 delivered just before (10 deliveries of 1,000)",
+         [1000] * 10, [], False, False),
+        ("with 10,000 in the same deliveries (10 of 1,000 one after the other, it in the first)",
+         [], [1000] * 10, False, True),
+        ("with 10,000 in the same deliveries (10 of 1,000 posted at once, it in the last)",
+         [], [1000] * 10, True, False),
+    ):  # fmt: skip
+        case = (before, same, together, first)
+        latency, dispatched, spread = median_start(st2, token, target, *case)
+        out[label] = latency
+        ratio = latency / alone
+        measured = (
+            f"{latency:.1f} s ({ratio:.1f}x alone; {spread}; dispatched after {dispatched:.2f} s)"
+        )
+        figure(label, measured, "<= 2x alone", ratio <= 2)
+    return out
+
+
+def main(st2: St2, token: str, board_password: str, target) -> Dict[str, Any]:
+    print(f"alert storms on real st2 (the pack's sensor, rules and workflows); load {load()}")
+    FIGURES.clear()
+    out: Dict[str, Any] = {}
     rig = os.environ.get("RIG")
     if not rig:
         print("scale figures not measured: they seed records into the st2 kit's database (RIG)")
-        return out
-    for scale, costs in scale_costs(st2, token, rig, board_password).items():
-        out.setdefault("scales", {})[scale] = costs
-        print(
-            f"with {scale:6d} incident records: a state poll makes {costs['poll_calls']:.0f} "
-            f"datastore calls in {costs['poll_s']:.2f} s ({costs['watched']:.0f} incidents "
-            f"in flight, two calls each; one st2api list of a small "
-            f"prefix: {costs['one_call_s']:.2f} s; the sensor's startup read: "
-            f"{costs['seed_calls']:.0f} calls, {costs['seed_s']:.1f} s); "
-            f"list_alerts runs {costs['list_alerts_s']:.1f} s "
-            f"(alertname=Seeded7 limit=10: {costs['list_filtered_s']:.1f} s), "
-            f"get_alert {costs['get_alert_s']:.1f} s, "
-            f"get_request {costs['get_request_s']:.1f} s, "
-            f"the board's newest incidents {costs['board_s']:.3f} s"
-        )
+    else:  # first: what the records retained cost, not the alerts sent below
+        out["scales"] = scale_costs(st2, token, rig, board_password)
+        print_scales(out["scales"])
+    out["remediation_start_s"] = starts(st2, token, target)
+    out["storms"] = costs(st2, token)
+    quiet(st2, token, stamp(time.time() - 1))  # the storms' records written
+    stats = st2.run("poundcake.alert_stats", timeout=900)
+    ok = stats["status"] == "succeeded"
+    counted = stats["result"]["result"]["total"] if ok else f"{stats['status']}: {stats['result']}"
+    figure(
+        "alert_stats right after all that (the last 24 h hold every alert sent above)",
+        f"{took(stats):.2f} s ({counted} incidents counted)",
+    )
+    missed = [f for f in FIGURES if f[3] is False]
+    print(f"{len(FIGURES)} figures, {len(missed)} target(s) missed; load {load()}")
+    out["figures"] = list(FIGURES)
     return out
+
+
+def print_scales(scales: Dict[int, Dict[str, float]]) -> None:
+    print(f"with 1k / 10k / 100k incidents stored (load {load()}):")
+
+    def row(key: str, unit: str = "s", digits: int = 2) -> str:
+        return " / ".join(f"{scales[s][key]:.{digits}f}" for s in SCALES) + f" {unit}"
+
+    def flat(key: str) -> bool:
+        values = [scales[s][key] for s in SCALES]
+        return values[-1] <= max(2 * values[0], values[0] + 1)
+
+    def under(key: str, bound: float) -> bool:
+        return all(scales[s][key] <= bound for s in SCALES)
+
+    # Seconds on the kit also follow the cost of each st2api call, which grows
+    # with the keys stored (its database has no index on key names): "one
+    # small st2api list" below shows it. What the pack reads is in its calls.
+    figure("the sensor's start: its read back", row("seed_s"), "<= 5 s", under("seed_s", 5))
+    figure("… its datastore calls", row("seed_calls", "calls", 0), "flat", flat("seed_calls"))
+    figure("… its seconds, flat", row("seed_s"), "flat", flat("seed_s"))
+    figure("alert_stats (the last 24 h)", row("alert_stats_s"), "<= 5 s",
+           under("alert_stats_s", 5))  # fmt: skip
+    figure("… its seconds, flat", row("alert_stats_s"), "flat", flat("alert_stats_s"))
+    figure("… incidents it counted", row("alert_stats_total", "", 0))
+    figure("a state poll", row("poll_s") + f", {row('poll_calls', 'calls', 0)}", "flat")
+    figure("one small st2api list", row("one_call_s"))
+    figure("list_alerts (newest 50)", row("list_alerts_s"))
+    figure("list_alerts alertname=Seeded7 limit=10", row("list_filtered_s"))
+    figure("get_alert", row("get_alert_s"))
+    figure("get_request", row("get_request_s"))
+    figure("the board's newest incidents (/ui/state.json)", row("board_s", "s", 3))
 
 
 if __name__ == "__main__":

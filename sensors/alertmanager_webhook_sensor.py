@@ -1,4 +1,4 @@
-"""Receive Alertmanager webhooks and dispatch one tracked trigger per alert.
+"""Receive Alertmanager webhooks and dispatch their alerts to st2 as triggers.
 
 The pack's library lives in ``actions/lib/poundcake`` because st2 puts
 ``actions/lib`` on the path of Python actions by default; sensors get no such
@@ -26,6 +26,7 @@ from poundcake.dedup import DedupCache  # noqa: E402
 from poundcake.incident_view import IncidentView  # noqa: E402
 from poundcake.index import IndexWriter  # noqa: E402
 from poundcake.ingest import AlertIngestor  # noqa: E402
+from poundcake.lifecycle_config import Retention  # noqa: E402
 from poundcake.metrics import SensorMetrics  # noqa: E402
 from poundcake.recorder import IncidentRecorder  # noqa: E402
 from poundcake.settings import ConfigError, load_settings  # noqa: E402
@@ -76,8 +77,9 @@ class AlertmanagerWebhookSensor(Sensor):
         metrics = SensorMetrics()
         self._pool = WorkerPool(settings.dispatch_concurrency)
         incidents = IncidentView()
+        retention = Retention(settings.unresolved_ttl_seconds, settings.incident_ttl_seconds)
         self._index = IndexWriter(
-            StateStore(self.sensor_service), self._log, metrics, settings.unresolved_ttl_seconds
+            StateStore(self.sensor_service), self._log, metrics, retention.longest
         )
         self._recorder = IncidentRecorder(
             StateStore(self.sensor_service),
@@ -86,6 +88,7 @@ class AlertmanagerWebhookSensor(Sensor):
             settings.incident_ttl_seconds,
             metrics,
             incidents,
+            index=self._index,
             hold=settings.record_hold_seconds,
         )
         ingestor = AlertIngestor(
@@ -100,6 +103,7 @@ class AlertmanagerWebhookSensor(Sensor):
             incidents=incidents,
             head_start=settings.remediation_head_start_seconds,
             index=self._index,
+            batch_noise=settings.noise_triggers == "per_delivery",
         )
         board = Board(settings.st2_web_url) if settings.board_enabled else None
         try:
@@ -135,6 +139,7 @@ class AlertmanagerWebhookSensor(Sensor):
                 settings.unresolved_ttl_seconds,
                 teller(self.config or {}, self._log, self._st2_api),
             ),
+            retention,
         )
 
     def _st2_api(self) -> St2Api:
@@ -181,8 +186,8 @@ class AlertmanagerWebhookSensor(Sensor):
         self._poller.stop()
         self._recorder.flush()  # writes while the last requests finish
         self._server.close(grace=SHUTDOWN_GRACE_SECONDS)
-        self._index.stop()  # one or two writes: what the last requests dispatched
-        self._recorder.stop(deadline)
+        self._recorder.stop(deadline)  # its batches, then their index entries
+        self._index.stop()  # a write or two: what the last requests dispatched
         self._pool.close()
         if self._sigterm is not None:  # a test process lives on
             try:

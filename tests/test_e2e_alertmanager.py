@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 from processes import AlertmanagerProcess, SensorProcess, wait_for
+from sensor_harness import BATCH_TRIGGER, alert_payloads
 from st2_schemas import trigger_schemas, validate_trigger_payload
 
 TOKEN = "e2e-token"
@@ -62,11 +63,13 @@ def stack():
 
 
 def alert_triggers(sensor):
-    return [
-        t
-        for t in sensor.triggers()
-        if t["trigger"] in ("poundcake.alert", "poundcake.alert_recorded")
-    ]
+    """One ``{"trigger", "payload", "trace_tag"}`` per dispatched alert (an
+    alert of a ``poundcake.alerts_recorded`` part has its delivery's fields)."""
+    out = []
+    for t in sensor.triggers():
+        for payload in alert_payloads([t]):
+            out.append({"trigger": t["trigger"], "payload": payload, "trace_tag": t["trace_tag"]})
+    return out
 
 
 @pytest.mark.parametrize("eventlet", MODES)
@@ -88,8 +91,9 @@ def test_bearer_delivery_firing_then_resolved(stack, eventlet):
     assert {t["payload"]["instance"] for t in firing} == {"node0", "node1", "node2"}
     by_incident = {}
     for t in triggers:
-        assert t["trace_tag"] == t["payload"]["tracking_id"]
+        assert t["trigger"] == BATCH_TRIGGER and t["trace_tag"] == t["payload"]["request_id"]
         by_incident.setdefault(t["payload"]["tracking_id"], []).append(t["payload"]["status"])
+    assert len(sensor.triggers()) == 2, "one trigger instance per delivery"
     assert sorted(by_incident.values()) == [["firing", "resolved"]] * 3
     schemas = trigger_schemas()
     for t in sensor.triggers():
@@ -115,7 +119,8 @@ def test_basic_auth_delivery_and_truncated_alerts_surfaced(stack, eventlet):
 
 @pytest.mark.parametrize("eventlet", MODES)
 def test_forced_503_then_success_yields_exactly_one_trigger_per_alert(stack, eventlet):
-    sensor, am = stack({"bearer_token": TOKEN}, BEARER, eventlet=eventlet, fail_first=2)
+    config = {"bearer_token": TOKEN, "noise_triggers": "per_alert"}  # one claim each
+    sensor, am = stack(config, BEARER, eventlet=eventlet, fail_first=2)
     am.post_alerts(alerts(4, datetime.now(timezone.utc)))
     wait_for(lambda: len(alert_triggers(sensor)) >= 4, 30, what="4 triggers after retry")
     time.sleep(2.5)

@@ -30,7 +30,7 @@ from webhook_client import bearer, request
 from poundcake import breaker
 from poundcake.incidents import apply, decide, finish, log, observe, view
 from poundcake.resolution import close_incidents
-from poundcake.state_store import INCIDENT, StateStore, iso
+from poundcake.state_store import INCIDENT, StateStore, epoch, iso
 from poundcake.suppressions import SuppressionError, new_suppression, parse_matchers
 
 
@@ -751,13 +751,17 @@ def test_list_alerts_filters_newest_first_with_limit():
     assert len(by_name) == 1 and by_name[0]["starts_at"] == "2026-11-23T09:00:00Z"
 
 
-def test_alert_stats_counts_by_status_and_severity():
-    ok, stats = run_python_action("alert_stats", {}, datastore=populated())
-    assert stats == {
+def test_alert_stats_counts_by_status_and_severity_in_its_window():
+    hours = int((time.time() - epoch("2026-11-23T00:00:00Z")) // 3600) + 1
+    ok, stats = run_python_action("alert_stats", {"hours": hours}, datastore=populated())
+    assert ok and stats["hours"] == hours
+    assert {k: stats[k] for k in ("total", "by_status", "by_severity")} == {
         "total": 3,
         "by_status": {"resolved": 1, "remediating": 2},
         "by_severity": {"critical": 2, "warning": 1},
     }
+    _, today = run_python_action("alert_stats", {}, datastore=populated())
+    assert today["total"] == 0, "started before the last 24 hours"
 
 
 def test_get_request_shows_a_deliverys_alerts_and_executions():

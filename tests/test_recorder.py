@@ -1,27 +1,43 @@
-"""Alerts no rule remediates cost st2 no execution: the sensor records them."""
+"""Alerts no rule remediates cost st2 no execution, one dispatch per delivery
+and about one datastore write per delivery: the sensor records them in batches."""
 
-import json
 import time
 
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
 from deliveries import make_delivery
 from pack_actions import open_window, run_python_action, shared_datastore
-from sensor_harness import TOKEN, running_sensor
+from sensor_harness import TOKEN, alert_payloads, running_sensor
 from st2tests.base import BaseSensorTestCase
 from webhook_client import bearer, request
 
-from poundcake import index
-from poundcake.state_store import INCIDENT, StateStore
-from poundcake.tracking import request_time
+from poundcake import sizes
+from poundcake.state_store import INCIDENT, NOISE
+from poundcake.triggers import BATCH_TRIGGER
 
 
 def wait_for(predicate, what, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        found = predicate()
+        if found:
+            return found
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class CountingDatastore:
+    """st2's mock datastore, counting the writes (each one a trigger instance in st2)."""
+
+    def __init__(self, datastore):
+        self._datastore = datastore
+        self.writes = 0
+
+    def set_value(self, *args, **kwargs):
+        self.writes += 1
+        return self._datastore.set_value(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._datastore, name)
 
 
 class RecorderTest(BaseSensorTestCase):
@@ -29,15 +45,25 @@ class RecorderTest(BaseSensorTestCase):
 
     def setUp(self):
         super().setUp()
-        self.datastore = shared_datastore()
+        self.datastore = CountingDatastore(shared_datastore())
         self.sensor_service._datastore_service = self.datastore
-
-    def record(self, tracking_id, prefix=INCIDENT):
-        raw = self.datastore.get_value(prefix + tracking_id, local=False)
-        return json.loads(raw) if raw else None
 
     def post(self, sensor, body):
         return request(sensor.server.address[1], "POST", "/webhook", body, bearer(TOKEN))
+
+    def action(self, name, **params):
+        ok, result = run_python_action(name, params, datastore=self.datastore)
+        assert ok, result
+        return result
+
+    def shown(self, fingerprint):
+        ok, result = run_python_action(
+            "get_alert", {"fingerprint": fingerprint}, datastore=self.datastore
+        )
+        return result["current"] if ok else None
+
+    def batches(self):
+        return [k for k in self.datastore._datastore_items if k.startswith(NOISE)]
 
     def test_noise_is_recorded_by_the_sensor_and_remediations_go_first(self):
         noise = make_delivery(5)
@@ -45,54 +71,72 @@ class RecorderTest(BaseSensorTestCase):
         noise["alerts"] += wanted["alerts"]  # the opted-in alert arrives last
         with running_sensor(self, dispatch_concurrency=1) as sensor:
             answer = self.post(sensor, noise)
-            noisy = answer.json["tracking_ids"][:5]
-            wait_for(lambda: all(self.record(t) for t in noisy[:5]), "the noise's records")
+            fingerprints = [a["fingerprint"] for a in noise["alerts"][:5]]
+            wait_for(lambda: all(self.shown(f) for f in fingerprints), "the noise's records")
         assert answer.status == 200
-        dispatched = [t["payload"] for t in self.get_dispatched_triggers()]
-        assert dispatched[0]["alertname"] == "ServiceDown", "the remediation goes to st2 first"
-        assert len(dispatched) == 6, "every alert still becomes a trigger instance"
-        opted = dispatched[0]["tracking_id"]
-        assert self.record(opted) is None, "process_alert owns the opted-in incident"
-        for tracking_id in noisy[:5]:
-            record = self.record(tracking_id)
+        triggers = self.get_dispatched_triggers()
+        assert [t["trigger"] for t in triggers] == ["poundcake.alert", BATCH_TRIGGER]
+        assert triggers[0]["payload"]["alertname"] == "ServiceDown", "the remediation goes first"
+        assert len(alert_payloads(triggers)) == 6, "every alert is in st2, with its tracking id"
+        opted = triggers[0]["payload"]["tracking_id"]
+        assert self.datastore.get_value(INCIDENT + opted, local=False) is None, (
+            "process_alert owns the opted-in incident"
+        )
+        for fingerprint in fingerprints:
+            record = self.shown(fingerprint)
             assert record["state"] == "recorded"
             assert record["history"][-1]["note"].startswith("no remediation rule")
+            assert record["request_ids"] == [answer.json["request_id"]]
+
+    def test_a_delivery_of_1000_costs_st2_one_trigger_and_a_few_writes(self):
+        with running_sensor(self, record_hold_seconds=0) as sensor:
+            answer = self.post(sensor, make_delivery(1000))
+            wait_for(lambda: self.batches(), "the batch")
+        assert answer.status == 200 and answer.json["dispatched"] == 1000
+        triggers = self.get_dispatched_triggers()
+        assert len(triggers) == 1 and triggers[0]["trigger"] == BATCH_TRIGGER
+        # the batch, the index of its incidents, the delivery's index entry
+        assert self.datastore.writes <= 0.01 * 1000, self.datastore.writes
+        assert len(triggers) + self.datastore.writes <= 0.01 * 1000
+        stats = self.action("alert_stats", hours=24 * 30)
+        assert stats["by_status"] == {"recorded": 1000}
 
     def test_a_stopping_sensor_writes_what_it_holds(self):
         """st2 stops a sensor with SIGTERM and kills it 5 s later: the records
         held back (here for a minute) are written before cleanup() returns."""
+        body = make_delivery(20)
         with running_sensor(self, record_hold_seconds=60) as sensor:
-            answer = self.post(sensor, make_delivery(20))
-            held = answer.json["tracking_ids"]
+            answer = self.post(sensor, body)
             time.sleep(0.3)
-            assert not any(self.record(t) for t in held), "held, not written yet"
+            assert not self.batches(), "held, not written yet"
             started = time.monotonic()
             sensor.cleanup()
             took = time.monotonic() - started
-        assert all(self.record(t) for t in held), "cleanup() left records unwritten"
         assert took < 4, took
+        shown = self.action("get_request", request_id=answer.json["request_id"])
+        assert len(shown["alerts"]) == 20, "cleanup() left records unwritten"
 
-    def test_the_sensor_indexes_what_it_dispatched_for_the_queries(self):
+    def test_every_query_finds_a_batched_alert(self):
+        body = make_delivery(3)
         with running_sensor(self, record_hold_seconds=0) as sensor:
-            answer = self.post(sensor, make_delivery(3))
-            ids = answer.json["tracking_ids"]
-            wait_for(lambda: all(self.record(t) for t in ids), "the records")
-        # cleanup() wrote the index (it flushes every 15 s while running)
-        store = StateStore(self.datastore)
-        request_id = answer.json["request_id"]
-        assert sorted(index.delivered(store, request_id, request_time(request_id))) == sorted(ids)
-        ok, listed = run_python_action("list_alerts", {}, datastore=self.datastore)
-        assert ok and sorted(a["tracking_id"] for a in listed) == sorted(ids)
-        ok, shown = run_python_action(
-            "get_request", {"request_id": request_id}, datastore=self.datastore
-        )
-        assert ok and sorted(a["tracking_id"] for a in shown["alerts"]) == sorted(ids)
+            answer = self.post(sensor, body)
+            wait_for(lambda: self.batches(), "the batch")
+        ids = sorted(answer.json["tracking_ids"])
+        listed = self.action("list_alerts")
+        assert sorted(a["tracking_id"] for a in listed) == ids
+        shown = self.action("get_request", request_id=answer.json["request_id"])
+        assert sorted(a["tracking_id"] for a in shown["alerts"]) == ids
+        got = self.action("get_alert", fingerprint=body["alerts"][1]["fingerprint"])
+        assert got["current"]["tracking_id"] in ids
+        assert got["current"]["request_ids"] == [answer.json["request_id"]]
+        stats = self.action("alert_stats", hours=24 * 30)
+        assert stats["total"] == 3 and stats["by_severity"] == {"warning": 3}
 
     def test_remediations_get_a_head_start_and_only_mixed_deliveries_wait(self):
         dispatch, times = self.sensor_service.dispatch, []
 
         def timed(trigger, payload=None, trace_tag=None):
-            times.append((time.monotonic(), payload["labels"].get("auto_remediate")))
+            times.append((time.monotonic(), trigger))
             return dispatch(trigger, payload, trace_tag)
 
         self.sensor_service.dispatch = timed
@@ -102,47 +146,125 @@ class RecorderTest(BaseSensorTestCase):
             started = time.monotonic()
             assert self.post(sensor, mixed).status == 200
             answered = time.monotonic() - started
-            first_noise = min(t for t, opted in times if opted is None)
-            wanted = [t for t, opted in times if opted == "true"]
+            first_noise = min(t for t, trigger in times if trigger == BATCH_TRIGGER)
+            wanted = [t for t, trigger in times if trigger == "poundcake.alert"]
             assert len(wanted) == 1 and first_noise - wanted[0] >= 0.6
             assert answered < 0.6 + 1.0, "the head start counts once per delivery"
             times.clear()
             started = time.monotonic()
             self.post(sensor, make_delivery(3, offset=20))  # noise only: no wait
-            assert time.monotonic() - started < 0.5 and len(times) == 3
+            assert time.monotonic() - started < 0.5 and len(times) == 1
             times.clear()
             started = time.monotonic()
             self.post(sensor, mixed)  # a re-send: nothing new to give a head start to
             assert time.monotonic() - started < 0.5 and not times
 
+    def test_noise_of_another_delivery_waits_for_a_remediation_in_flight_too(self):
+        """Alertmanager sends a storm's groups at once: a remediation's head
+        start holds back the noise of every delivery, not only its own."""
+        dispatch, times = self.sensor_service.dispatch, []
+
+        def timed(trigger, payload=None, trace_tag=None):
+            times.append((time.monotonic(), trigger))
+            return dispatch(trigger, payload, trace_tag)
+
+        self.sensor_service.dispatch = timed
+        wanted = make_delivery(1, offset=9, auto_remediate="true")
+        with running_sensor(self, remediation_head_start_seconds=0.8) as sensor:
+            self.post(sensor, wanted)  # a remediation alone: answered at once
+            started = time.monotonic()
+            assert self.post(sensor, make_delivery(3, offset=20)).status == 200
+            waited = time.monotonic() - started
+        (remediation,) = [t for t, trigger in times if trigger == "poundcake.alert"]
+        (noise,) = [t for t, trigger in times if trigger == BATCH_TRIGGER]
+        assert noise - remediation >= 0.8 and waited >= 0.5, (noise - remediation, waited)
+
     def test_a_resolve_closes_the_recorded_incident_and_queries_see_it(self):
         with running_sensor(self) as sensor:
             firing = self.post(sensor, make_delivery(2))
             ids = firing.json["tracking_ids"]
-            wait_for(lambda: all(self.record(t) for t in ids), "the firing records")
+            fingerprints = [f"{i:016x}" for i in range(2)]
+            wait_for(lambda: all(self.shown(f) for f in fingerprints), "the firing records")
             self.post(sensor, make_delivery(2, status="resolved"))
-            closed = lambda: all(self.record(t)["state"] == "resolved" for t in ids)  # noqa: E731
+
+            def closed():
+                return all(self.shown(f)["state"] == "resolved" for f in fingerprints)
+
             wait_for(closed, "the resolves")
             board = sensor._poller  # the view has it without reading the records back
             assert {d["tracking_id"]: d["state"] for d in board._view.shown()} == {
                 t: "resolved" for t in ids
             }
-        record = self.record(ids[0])
+        record = self.shown(fingerprints[0])
         assert record["resolved_at"] and record["history"][-1]["note"] == "resolved by Alertmanager"
-        kvp = self.datastore._datastore_items[INCIDENT + ids[0]]
-        assert kvp.ttl == 3 * 24 * 3600, "st2 purges it incident_ttl_seconds after the resolve"
-        fingerprint = record["fingerprint"]
-        ok, shown = run_python_action(
-            "get_alert", {"fingerprint": fingerprint}, datastore=self.datastore
+        assert not any(k.startswith(INCIDENT) for k in self.datastore._datastore_items), (
+            "no record per incident: the batches hold the firing and its resolve"
         )
-        assert ok and shown["current"]["state"] == "resolved"
+        assert len(self.batches()) == 2, "one batch for the firings, one for the resolves"
+        ttls = {self.datastore._datastore_items[k].ttl for k in self.batches()}
+        assert ttls == {30 * 24 * 3600}, "kept as long as the longest-kept incident they hold"
 
     def test_a_maintenance_window_is_recorded_on_noise_too(self):
         window = open_window(self.datastore, "instance", "host0", "rack move", "bob", minutes=10)
         with running_sensor(self, state_poll_seconds=1) as sensor:
             sensor._poller.poll_once()  # the windows the recorder decides with
-            ids = self.post(sensor, make_delivery(1)).json["tracking_ids"]
-            wait_for(lambda: self.record(ids[0]), "the record")
-        record = self.record(ids[0])
+            self.post(sensor, make_delivery(1))
+            record = wait_for(lambda: self.shown(f"{0:016x}"), "the record")
         assert record["state"] == "suppressed"
         assert record["suppressed_by"]["suppression_id"] == window["suppression_id"]
+
+    def test_a_delivery_of_10000_dispatches_and_stores_parts_within_the_size_bound(self):
+        body = make_delivery(10_000)
+        for alert in body["alerts"][:3]:  # megabytes of labels
+            alert["labels"].update({f"l{j}": "x" * 2000 for j in range(600)})
+        with running_sensor(self, record_hold_seconds=0, max_body_bytes=64 << 20) as sensor:
+            answer = self.post(sensor, body)
+            wait_for(lambda: self.batches(), "the batches")
+        assert answer.status == 200
+        shown = self.action("get_request", request_id=answer.json["request_id"])
+        assert len(shown["alerts"]) == 10_000
+        triggers = self.get_dispatched_triggers()
+        assert all(sizes.size(t["payload"]) <= sizes.MAX_DOCUMENT_BYTES for t in triggers)
+        parts = sorted(t["payload"]["part"] for t in triggers)
+        assert parts == list(range(len(triggers))) and len(triggers) >= 3
+        assert {t["payload"]["parts"] for t in triggers} == {len(triggers)}
+        alerts = alert_payloads(triggers)
+        assert sorted(a["tracking_id"] for a in alerts) == sorted(answer.json["tracking_ids"])
+        assert sum(1 for a in alerts if a.get("cut")) == 3
+        stored = self.datastore._datastore_items.values()
+        assert all(len(kvp.value) <= sizes.MAX_DOCUMENT_BYTES for kvp in stored)
+        assert self.datastore.writes <= 0.01 * 10_000, self.datastore.writes
+
+
+def test_noise_waits_for_a_delivery_still_reading_its_remediations():
+    """A storm's groups at once: the noise of a delivery read first waits
+    until a delivery read meanwhile has dispatched its remediation, then for
+    the head start."""
+    import threading
+
+    from poundcake.ingest import RemediationsFirst
+
+    first = RemediationsFirst(head_start=0.3)
+    events = []
+    with first.arriving() as noise_arrived:
+        with first.arriving() as other_arrived:
+            noise_arrived()
+
+            def noise():
+                first.wait(5)
+                events.append(("noise", time.monotonic()))
+
+            waiting = threading.Thread(target=noise)
+            waiting.start()
+            time.sleep(0.2)
+            assert not events, "the other delivery is still being read"
+            first.remediated()
+            events.append(("remediation", time.monotonic()))
+            other_arrived()
+            waiting.join(5)
+    (_, remediation), (_, noise_at) = events
+    assert noise_at - remediation >= 0.3
+    quiet = RemediationsFirst(head_start=0.3)
+    started = time.monotonic()
+    quiet.wait(5)
+    assert time.monotonic() - started < 0.05, "no remediation, no delivery arriving: no wait"

@@ -11,7 +11,7 @@ import time
 
 from alertmanager_webhook_sensor import AlertmanagerWebhookSensor
 from deliveries import captured, firing_body, make_delivery, resolved_body
-from sensor_harness import TOKEN, base_config, running_sensor
+from sensor_harness import BATCH_TRIGGER, TOKEN, alert_payloads, base_config, running_sensor
 from st2_schemas import trigger_schemas, validate_trigger_payload
 from st2tests.base import BaseSensorTestCase
 from webhook_client import basic, bearer, request, send_whole_body_then_read
@@ -54,11 +54,7 @@ class WebhookSensorTest(BaseSensorTestCase):
         return "\n".join(c.args[0] % c.args[1:] for c in calls)
 
     def alert_payloads(self):
-        return [
-            t["payload"]
-            for t in self.get_dispatched_triggers()
-            if t["trigger"] in ("poundcake.alert", "poundcake.alert_recorded")
-        ]
+        return alert_payloads(self.get_dispatched_triggers())
 
     def test_runs_on_green_threads_as_under_st2(self):
         """Importing st2tests eventlet-patches the process (st2's and the
@@ -66,26 +62,40 @@ class WebhookSensorTest(BaseSensorTestCase):
         with running_sensor(self) as sensor:
             self.assertEqual(sensor._pool.kind, "eventlet green threads")
 
-    def test_real_delivery_dispatches_one_tracked_trigger_per_alert(self):
+    def test_real_delivery_dispatches_its_unremediated_alerts_in_one_trigger(self):
         with running_sensor(self) as sensor:
             answer = self.post(sensor, firing_body())
         self.assertEqual(answer.status, 200)
         doc = answer.json
-        self.assertEqual(doc["alerts_received"], 3)
-        self.assertEqual(doc["dispatched"], 3)
+        self.assertEqual((doc["alerts_received"], doc["dispatched"]), (3, 3))
         self.assertEqual(doc["truncated_alerts"], 2)
         self.assertEqual(answer.headers["x-request-id"], doc["request_id"])
+        (batch,) = self.get_dispatched_triggers()
+        self.assertEqual(batch["trigger"], BATCH_TRIGGER)
+        self.assertEqual(batch["trace_context"].trace_tag, doc["request_id"])
+        payload = batch["payload"]
+        self.assertEqual((payload["part"], payload["parts"], payload["alert_count"]), (0, 1, 3))
+        self.assertEqual(
+            (payload["request_id"], payload["truncated_alerts"]), (doc["request_id"], 2)
+        )
+        self.check_alerts(doc)
+
+    def test_per_alert_noise_triggers_dispatch_one_tracked_trigger_per_alert(self):
+        with running_sensor(self, noise_triggers="per_alert") as sensor:
+            answer = self.post(sensor, firing_body())
+        doc = answer.json
         triggers = self.get_dispatched_triggers()
         self.assertEqual(len(triggers), 3)
         for item in triggers:
             payload = item["payload"]
-            opted = payload["labels"].get("auto_remediate") == "true"
-            self.assertEqual(
-                item["trigger"], "poundcake.alert" if opted else "poundcake.alert_recorded"
-            )
+            self.assertEqual(item["trigger"], "poundcake.alert_recorded")
             self.assertEqual(item["trace_context"].trace_tag, payload["tracking_id"])
             self.assertEqual(payload["request_id"], doc["request_id"])
             self.assertEqual(payload["truncated_alerts"], 2)
+        self.check_alerts(doc)
+
+    def check_alerts(self, doc):
+        """Each alert of the captured delivery, with its tracking id, as dispatched."""
         self.assertEqual(
             sorted(p["tracking_id"] for p in self.alert_payloads()), sorted(doc["tracking_ids"])
         )
@@ -99,13 +109,24 @@ class WebhookSensorTest(BaseSensorTestCase):
     def test_every_dispatched_payload_validates_against_the_declared_schema(self):
         schemas = trigger_schemas()
         hostile = make_delivery(5, service="nginx; touch /tmp/pwned", host="$(reboot)")
-        with running_sensor(self, dispatch_alert_group=True) as sensor:
-            for body in (firing_body(), resolved_body(), hostile, make_delivery(50, "resolved")):
-                self.assertEqual(self.post(sensor, body).status, 200)
-        triggers = self.get_dispatched_triggers()
-        self.assertEqual(len(triggers), 3 + 3 + 5 + 50 + 4)
-        for item in triggers:
-            validate_trigger_payload(schemas[item["trigger"]], item["payload"])
+        opted = make_delivery(2, offset=70, auto_remediate="true")
+        huge = make_delivery(1, offset=80)
+        huge["alerts"][0]["annotations"] = {"a": "x" * 2_000_000}  # cut to fit
+        bodies = (firing_body(), resolved_body(), hostile, make_delivery(50, "resolved"), opted)
+        for mode, count in (("per_delivery", 4 + 2 + 1), ("per_alert", 3 + 3 + 5 + 50 + 2 + 1)):
+            before = len(self.get_dispatched_triggers())
+            config = {
+                "dispatch_alert_group": True,
+                "noise_triggers": mode,
+                "max_body_bytes": 8 << 20,
+            }
+            with running_sensor(self, **config) as sensor:
+                for body in (*bodies, huge):
+                    self.assertEqual(self.post(sensor, body).status, 200)
+            triggers = self.get_dispatched_triggers()[before:]
+            self.assertEqual(len(triggers), count + 6, mode)  # and the groups
+            for item in triggers:
+                validate_trigger_payload(schemas[item["trigger"]], item["payload"])
 
     def test_resend_of_same_incident_dispatches_nothing(self):
         with running_sensor(self) as sensor:
@@ -114,7 +135,8 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertEqual(again.status, 200)
         self.assertEqual(again.json["dispatched"], 0)
         self.assertEqual(again.json["duplicates"], 3)
-        self.assertEqual(len(self.get_dispatched_triggers()), 3)
+        self.assertEqual(len(self.alert_payloads()), 3)
+        self.assertEqual(len(self.get_dispatched_triggers()), 1)
 
     def test_status_change_and_re_fire_always_dispatch(self):
         refire = firing_body()
@@ -129,9 +151,22 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertEqual(statuses.count(("host1", "firing")), 2)
         self.assertEqual(statuses.count(("host1", "resolved")), 1)
 
+    def test_failed_batch_answers_503_and_the_retry_dispatches_it_again(self):
+        ScriptedDispatch(self.sensor_service, fail_calls={1})
+        with running_sensor(self) as sensor:
+            first = self.post(sensor, firing_body())
+            retry = self.post(sensor, firing_body())
+            again = self.post(sensor, firing_body())
+        self.assertEqual(first.status, 503)
+        self.assertEqual((first.json["dispatched"], first.json["failed"]), (0, 3))
+        self.assertEqual(retry.status, 200)
+        self.assertEqual((retry.json["dispatched"], retry.json["duplicates"]), (3, 0))
+        self.assertEqual((again.json["dispatched"], again.json["duplicates"]), (0, 3))
+        self.assertEqual(len(self.get_dispatched_triggers()), 1)
+
     def test_failed_dispatch_answers_503_and_the_retry_dispatches_only_the_rest(self):
         ScriptedDispatch(self.sensor_service, fail_calls={2})
-        with running_sensor(self) as sensor:
+        with running_sensor(self, noise_triggers="per_alert") as sensor:
             first = self.post(sensor, firing_body())
             retry = self.post(sensor, firing_body())
         self.assertEqual(first.status, 503)
@@ -157,7 +192,8 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertEqual([a.status for a in answers], [200] * 6)
         self.assertEqual(sum(a.json["dispatched"] for a in answers), 200)
         self.assertEqual(sum(a.json["duplicates"] for a in answers), 1000)
-        self.assertEqual(len(self.get_dispatched_triggers()), 200)
+        fingerprints = [p["fingerprint"] for p in self.alert_payloads()]
+        self.assertEqual(sorted(fingerprints), sorted(a["fingerprint"] for a in body["alerts"]))
 
     def test_alert_group_trigger_is_optional_and_carries_the_whole_delivery(self):
         with running_sensor(self, dispatch_alert_group=True) as sensor:
@@ -208,7 +244,7 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertEqual(cases[405].headers["allow"], "POST")
         self.assertIn(deep.status, (400, 413))
         self.assertEqual(still_ok.status, 200)
-        self.assertEqual(len(self.get_dispatched_triggers()), 3)
+        self.assertEqual(len(self.alert_payloads()), 3)
 
     def test_a_large_refused_body_still_gets_its_answer_not_a_reset(self):
         """Alertmanager writes its whole body before reading the answer: a
@@ -240,8 +276,8 @@ class WebhookSensorTest(BaseSensorTestCase):
             'poundcake_webhook_requests_total{code="200"} 2.0',
             'poundcake_webhook_requests_total{code="400"} 1.0',
             'poundcake_alerts_received_total{status="firing"} 6.0',
-            'poundcake_triggers_dispatched_total{trigger="poundcake.alert_recorded"} 3.0',
-            'poundcake_duplicates_suppressed_total{trigger="poundcake.alert_recorded"} 3.0',
+            'poundcake_triggers_dispatched_total{trigger="poundcake.alerts_recorded"} 1.0',
+            'poundcake_duplicates_suppressed_total{trigger="poundcake.alerts_recorded"} 3.0',
             "poundcake_webhook_request_duration_seconds_count 3.0",
             "poundcake_webhook_payload_bytes_count 3.0",
             "poundcake_dedup_entries 3.0",
@@ -261,17 +297,23 @@ class WebhookSensorTest(BaseSensorTestCase):
         self.assertIn("\npoundcake_ready 0.0\n", stopping)
 
     def test_dispatch_failures_are_counted(self):
-        ScriptedDispatch(self.sensor_service, fail_calls={1, 2, 3})
-        with running_sensor(self) as sensor:
-            self.assertEqual(self.post(sensor, firing_body()).status, 503)
-            metrics = request(sensor.server.address[1], "GET", "/metrics").body.decode()
-        self.assertIn(
-            'poundcake_dispatch_failures_total{trigger="poundcake.alert_recorded"} 3.0', metrics
-        )
+        for mode, line in (
+            (
+                "per_alert",
+                'poundcake_dispatch_failures_total{trigger="poundcake.alert_recorded"} 3.0',
+            ),
+            ("per_delivery", f'poundcake_dispatch_failures_total{{trigger="{BATCH_TRIGGER}"}} 1.0'),
+        ):
+            ScriptedDispatch(self.sensor_service, fail_calls={1, 2, 3})
+            with running_sensor(self, noise_triggers=mode) as sensor:
+                self.assertEqual(self.post(sensor, firing_body()).status, 503)
+                metrics = request(sensor.server.address[1], "GET", "/metrics").body.decode()
+            self.assertIn(line, metrics)
 
     def test_dispatch_past_the_deadline_answers_503_and_is_never_repeated(self):
         hung = ScriptedDispatch(self.sensor_service, hang_calls={1})
-        with running_sensor(self, dispatch_timeout_seconds=0.5) as sensor:
+        config = {"dispatch_timeout_seconds": 0.5, "noise_triggers": "per_alert"}
+        with running_sensor(self, **config) as sensor:
             first = self.post(sensor, firing_body())
             while_hung = self.post(sensor, firing_body())
             hung.release.set()
@@ -383,7 +425,7 @@ class WebhookSensorLifecycleTest(BaseSensorTestCase):
         client.join(10)
         runner.join(10)
         self.assertEqual([a.status for a in answers], [200])
-        self.assertEqual(len(self.get_dispatched_triggers()), 3)
+        self.assertEqual(len(alert_payloads(self.get_dispatched_triggers())), 3)
         with self.assertRaises(OSError):
             request(port, "GET", "/health", timeout=2)
 

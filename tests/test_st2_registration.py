@@ -138,9 +138,14 @@ def test_sensor_and_its_trigger_types_register():
     assert [t["name"] for t in sensor["trigger_types"]] == [
         "alert",
         "alert_recorded",
+        "alerts_recorded",
         "alert_group",
     ]
-    alert, recorded, _ = sensor["trigger_types"]
+    alert, recorded, batch, group = sensor["trigger_types"]
+    assert (
+        batch["payload_schema"]["properties"]["alerts"]["items"]
+        == (group["payload_schema"]["properties"]["alerts"]["items"])
+    ), "one alert item, two triggers"
     assert recorded["payload_schema"] == alert["payload_schema"], "one payload, two triggers"
     for trigger_type in sensor["trigger_types"]:
         assert_model("trigger_type", trigger_type, trigger_type["name"])

@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Optional
 
 from st2 import St2, wait_until
 
-TRIGGER = "poundcake.alert"  # alerts that ask for remediation
-RECORDED = "poundcake.alert_recorded"  # the others
+TRIGGER = "poundcake.alert"  # alerts that ask for remediation, one trigger instance each
+RECORDED = "poundcake.alerts_recorded"  # the others: one per delivery, with every alert
 # Every rule some story saw enforced in this session (test_zz_rules checks all fired).
 FIRED_RULES: set = set()
 
@@ -60,6 +60,16 @@ class Alert:
         return out
 
 
+def alerts_of(payload: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The alerts a trigger payload carries, each as one payload: itself for
+    ``poundcake.alert``, each alert with its delivery's fields for a part of
+    ``poundcake.alerts_recorded``."""
+    if "alerts" not in payload:
+        return [payload]
+    envelope = {k: v for k, v in payload.items() if k not in ("alerts", "part", "parts")}
+    return [{**envelope, **alert} for alert in payload["alerts"]]
+
+
 class Story:
     """What st2 recorded for one alert (firing or resolved)."""
 
@@ -68,21 +78,22 @@ class Story:
     ) -> None:
         self.st2 = st2
         self.alert = alert
-        trigger = TRIGGER if alert.labels.get("auto_remediate") == "true" else RECORDED
+        self.opted_in = alert.labels.get("auto_remediate") == "true"
+        trigger = TRIGGER if self.opted_in else RECORDED
 
         def find() -> Optional[Dict[str, Any]]:
             for ti in st2.trigger_instances(trigger, since):
-                payload = ti["payload"]
-                same = payload["labels"].get("case") == alert.case and payload["status"] == status
-                # a case may fire twice (a drifted startsAt): the firing's own startsAt decides
-                if same and abs(parse_time(payload["starts_at"]) - alert.starts) < 1:
-                    return ti
+                for payload in alerts_of(ti["payload"]):
+                    same = payload["labels"].get("case") == alert.case
+                    # a case may fire twice (a drifted startsAt): its own startsAt decides
+                    if same and payload["status"] == status:
+                        if abs(parse_time(payload["starts_at"]) - alert.starts) < 1:
+                            return ti, payload
             return None
 
-        self.trigger_instance = wait_until(
+        self.trigger_instance, self.payload = wait_until(
             find, timeout, f"a {status} {trigger} for case {alert.case}"
         )
-        self.payload = self.trigger_instance["payload"]
         self.tracking_id = self.payload["tracking_id"]
 
     # ------------------------------------------------------ st2's records
@@ -125,11 +136,24 @@ class Story:
         assert self.st2.enforcements(self.trigger_instance["id"]) == []
 
     def record(self) -> Optional[Dict[str, Any]]:
-        return self.st2.record(f"poundcake.incident.{self.tracking_id}")
+        """The incident as the pack shows it: the record st2's actions keep for
+        an alert that asked for remediation; for the others, what
+        ``st2 run poundcake.get_alert`` shows (the sensor stores them in
+        batches, one key for many alerts)."""
+        if self.opted_in:
+            return self.st2.record(f"poundcake.incident.{self.tracking_id}")
+        shown = self.st2.run("poundcake.get_alert", fingerprint=self.payload["fingerprint"])
+        if shown["status"] != "succeeded":
+            return None
+        found = shown["result"]["result"]
+        incidents = (found["current"], *found["history"])
+        return next((i for i in incidents if i["tracking_id"] == self.tracking_id), None)
 
     def resolved(self) -> Optional[Dict[str, Any]]:
-        """The incident's record once its resolve is written into it (every
-        writer does so under the incident lock; there is no separate key)."""
+        """The incident once its resolve is in: the record of an alert that
+        asked for remediation (every writer writes the resolve into it, under
+        the incident lock; there is no separate key), what get_alert shows of
+        the others (the sensor's batches hold their resolve)."""
         record = self.record()
         return record if record and record["state"] == "resolved" else None
 

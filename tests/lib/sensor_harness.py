@@ -5,6 +5,23 @@ import contextlib
 import threading
 
 TOKEN = "tok-123"
+ALERT_TRIGGERS = ("poundcake.alert", "poundcake.alert_recorded")
+BATCH_TRIGGER = "poundcake.alerts_recorded"
+
+
+def alert_payloads(triggers):
+    """Every alert the dispatched ``triggers`` carried, as one payload each
+    (a ``poundcake.alerts_recorded`` part's alerts with its delivery's fields)."""
+    out = []
+    for t in triggers:
+        payload = t["payload"]
+        if t["trigger"] in ALERT_TRIGGERS:
+            out.append(payload)
+        elif t["trigger"] == BATCH_TRIGGER:
+            envelope = {k: v for k, v in payload.items() if k not in ("alerts", "part", "parts")}
+            envelope.pop("alert_count")
+            out += [{**envelope, **alert} for alert in payload["alerts"]]
+    return out
 
 
 def base_config(**overrides):

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from st2common.runners.base_action import Action
 
 from poundcake.envelope import KILL_SWITCH_KEY, Door
-from poundcake.lifecycle_config import DEFAULTS
+from poundcake.lifecycle_config import DEFAULTS, Retention
 from poundcake.state_store import StateStore
 from poundcake.transitions import Tell, Transitions, teller
 
@@ -64,6 +64,12 @@ class PoundCakeAction(Action):
         if not check(value):
             raise ValueError(f"config {key} has an invalid value {value!r}")
         return value
+
+    def retention(self) -> Retention:
+        """How long records live, from the config (the queries hide what is gone)."""
+        return Retention(
+            self.lifecycle("unresolved_ttl_seconds"), self.lifecycle("incident_ttl_seconds")
+        )
 
     def attempt(self, func: Callable[..., Any], *args: Any, prefix: str = "") -> Result:
         """``(True, func(*args))``, or a failure whose message is the ValueError's.

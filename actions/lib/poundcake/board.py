@@ -114,19 +114,21 @@ def _matches(doc: Mapping[str, Any], host: str, wanted: Mapping[str, str]) -> bo
 
 def counts_note(held: int, limit: int) -> str:
     """What the board's counts count, next to what ``alert_stats`` counts."""
-    stats_counts = "alert_stats (st2 run poundcake.alert_stats) reads the datastore"
+    stats_counts = (
+        "alert_stats (st2 run poundcake.alert_stats) reads the datastore's index and counts "
+        "every incident that started in its window (the last 24 hours unless asked otherwise)"
+    )
     if held >= limit:
         return (
             f"Counts of the {held:,} incidents the sensor holds, its limit: every one "
             "PoundCake acted on or must act on, then the newest of the rest. "
-            f"{stats_counts} and counts every retained record, so it counts more "
-            "recorded, suppressed and resolved ones."
+            f"{stats_counts}, held here or not."
         )
     return (
-        f"Counts of the {held:,} incidents the sensor holds: every record it read when it "
-        f"started and every incident it has seen since (it holds up to {limit:,}). "
-        f"{stats_counts} and counts every retained record; the two differ by records "
-        "st2's key TTL expired and alerts another sensor took since this one started."
+        f"Counts of the {held:,} incidents the sensor holds: the recent incidents it read "
+        f"back when it started and every incident it has seen since (it holds up to "
+        f"{limit:,}). {stats_counts}; the two differ by incidents outside that window, "
+        "records st2's key TTL expired and alerts another sensor took since this one started."
     )
 
 

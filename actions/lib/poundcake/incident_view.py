@@ -12,18 +12,24 @@ flight, never the incidents retained (st2 keeps them for days).
 The view holds ``limit`` incidents (what the board and the metrics show):
 every one PoundCake acted on or must act on, then the newest of the rest
 (:func:`~poundcake.incidents.attention`), so a storm of noise cannot push
-the one remediation out. It is seeded once from a full read when the sensor
-starts.
+the one remediation out. It is seeded once when the sensor starts, from what
+:func:`poundcake.queries.recent` reads back (the opted-in incidents of the
+last ``watch_seconds`` and the newest of the sensor's batches, however many
+records are retained).
 """
 
 from __future__ import annotations
 
+import copy
 import heapq
 import threading
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from poundcake.incidents import attention
-from poundcake.queries import newest_first
+from poundcake.noise import apply_event
+from poundcake.reader import newest_first
+from poundcake.resolution import close
+from poundcake.state_store import epoch
 
 # States an opted-in incident's record settles in until its alert resolves.
 _UNSETTLED = ("received", "awaiting_approval", "remediating")
@@ -47,8 +53,9 @@ class IncidentView:
         self._firing: Dict[str, Tuple[float, Mapping[str, Any]]] = {}
 
     def seed(self, shown: Iterable[Dict[str, Any]], now: float) -> None:
-        """Take a full read (as :func:`poundcake.queries.incidents` shows it)
-        under what the sensor saw since it started; watch what is in flight."""
+        """Take what the sensor's start read back (:func:`poundcake.queries.recent`,
+        or every record on an install from before the index) under what the
+        sensor saw since it started; watch what is in flight."""
         until = now + self._watch_seconds
         in_flight = []
 
@@ -71,6 +78,30 @@ class IncidentView:
         """One incident as shown now (the recorder's write, a watched read)."""
         with self._lock:
             self._shown[doc["tracking_id"]] = doc
+            if len(self._shown) > self._limit * 1.25:
+                self._trim()
+
+    def take_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """What the recorder stored (:mod:`poundcake.noise` events): each
+        applied to the incident in view, a resolve to every open incident of
+        its fingerprint, as readers replay them."""
+        with self._lock:
+            by_fingerprint: Dict[str, List[Dict[str, Any]]] = {}
+            for doc in self._shown.values():
+                by_fingerprint.setdefault(doc["fingerprint"], []).append(doc)
+            for ev in events:
+                mine = by_fingerprint.setdefault(ev["fingerprint"], [])
+                shown = [d for d in mine if d["tracking_id"] == ev["tracking_id"]]
+                if ev["status"] == "resolved":
+                    for i, doc in enumerate(mine):
+                        if doc["state"] != "resolved" and doc["tracking_id"] != ev["tracking_id"]:
+                            # a copy: the board may still hold the shown one
+                            closed = mine[i] = copy.deepcopy(doc)
+                            close(closed, ev, epoch(ev["at"]))
+                            self._shown[closed["tracking_id"]] = closed
+                doc = apply_event(copy.deepcopy(shown[0]) if shown else None, ev)
+                self._shown[doc["tracking_id"]] = doc
+                mine[:] = [d for d in mine if d["tracking_id"] != doc["tracking_id"]] + [doc]
             if len(self._shown) > self._limit * 1.25:
                 self._trim()
 

@@ -148,13 +148,8 @@ def apply(
     log(record, decision.state, now, note)
     record["state"] = decision.state
     record["reason"] = decision.note
-    window = decision.suppressed_by
-    if window is not None:
-        record["suppressed_by"] = {
-            "suppression_id": window.id,
-            "author": window.author,
-            "reason": window.reason,
-        }
+    if decision.suppressed_by is not None:
+        record["suppressed_by"] = suppressed_by(decision.suppressed_by)
     if decision.remediate:
         record["remediation"] = {
             "execution_id": execution_id,
@@ -236,6 +231,11 @@ def _finish_note(outcome: str, state: str, workflow: str, text: str, escalated: 
     if text:
         what += f": {text}"
     return what + (" (escalated)" if escalated else " (the escalation did not run or failed)")
+
+
+def suppressed_by(window: Suppression) -> Dict[str, Any]:
+    """The maintenance window a record names, as stored."""
+    return {"suppression_id": window.id, "author": window.author, "reason": window.reason}
 
 
 def view(record: Dict[str, Any]) -> Dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 ON_RESOLVE = ("let_finish", "cancel")
 
@@ -21,3 +21,25 @@ DEFAULTS = {
     "breaker_cooldown_seconds": (900, _positive_int),
     "clear_timeout_seconds": (600, _positive_int),
 }
+
+
+class Retention(NamedTuple):
+    """How long records live: ``unresolved_ttl_seconds`` and
+    ``incident_ttl_seconds`` after a resolve (each 0: for ever)."""
+
+    unresolved: int = DEFAULTS["unresolved_ttl_seconds"][0]
+    resolved: int = DEFAULTS["incident_ttl_seconds"][0]
+
+    @property
+    def longest(self) -> int:
+        """How long any record may live (0: for ever, when either TTL is 0):
+        what the sensor's batches and indexes are kept, and how far back the
+        queries walk the index."""
+        return max(self.unresolved, self.resolved) if self.unresolved and self.resolved else 0
+
+    def gone(self, resolved_at: float, now: float) -> bool:
+        """Whether an incident resolved at ``resolved_at`` is purged by ``now``."""
+        return bool(self.resolved) and now - resolved_at >= self.resolved
+
+
+DEFAULT_RETENTION = Retention()

@@ -1,47 +1,54 @@
-"""Incidents that no rule remediates, recorded by the sensor itself.
+"""Incidents that no rule remediates, recorded by the sensor itself, in batches.
 
 An alert that did not opt in (``labels.auto_remediate != "true"``, see
-:func:`poundcake.triggers.opted_in`) still gets its trigger instance in st2
-and its incident record in the datastore, but no execution: st2 schedules
-executions in arrival order and each costs it real time, so a storm of noise
-would otherwise queue every remediation behind it. After its trigger is
-dispatched with the rest of its delivery (never slowing a dispatch, and the 200
-to Alertmanager never waits for it), the alert joins a
-bounded queue; ``workers`` writers record it ``hold`` seconds later (one read
-and one write of its incident key; a resolve closes the fingerprint's open
-incidents in their own records, which st2's key TTL then purges
-``incident_ttl_seconds`` later). Each record written goes to the sensor's
-:class:`~poundcake.incident_view.IncidentView` too, so the state poll never
-reads these records back. The hold keeps these writes out of the first seconds of a
-remediation that arrived in the same delivery: st2 turns every datastore
-write into a ``core.st2.key_value_pair.*`` trigger instance for its rules
-engine, so a storm's records would otherwise compete with it.
+:func:`poundcake.triggers.opted_in`) still gets into st2 as a trigger instance
+(its delivery's ``poundcake.alerts_recorded``) and into the datastore as a
+record, but starts no execution: st2 schedules executions in arrival order
+and each costs it real time. After its delivery is dispatched (never slowing
+a dispatch; the 200 to Alertmanager never waits for it), the alert joins a
+bounded queue (``max_queue`` alerts). ``hold`` seconds later one writer
+takes what is due (and what comes due within a second), decides each
+(``recorded``, or ``suppressed`` by a maintenance window), and stores them
+as events in as few batch keys as the size bound allows
+(:mod:`poundcake.noise`): one write for a thousand alerts, where it was a
+read and a write each. The hold keeps even those writes out of the first
+seconds of a remediation that arrived with them (st2 makes every datastore
+write a ``core.st2.key_value_pair.*`` trigger instance). Then the batches'
+index entries are written (:meth:`poundcake.index.IndexWriter.add_noise`),
+and the events go to the sensor's
+:class:`~poundcake.incident_view.IncidentView`, so the state poll never reads
+them back.
 
-One writer per key still holds: these incidents are never remediated, so
-``process_alert`` never writes them. When st2 stops the sensor (SIGTERM:
-a restart, a pack upgrade) the writers stop holding and write what is
-queued until st2's SIGKILL is near. What a crash (or that deadline) costs:
-the alerts still queued (at most ``max_queue``; normally those of the last
-``hold`` seconds). Their trigger instances are in st2 already (``st2
-trigger-instance list --trigger=poundcake.alert_recorded``); only the
+A batch is written once and never read-modified-written, so nothing here
+races another writer, a resolve included: readers replay the events in order.
+When st2 stops the sensor (SIGTERM: a restart, a pack upgrade) the writer
+stops holding and writes what is queued until st2's SIGKILL is near. What a
+crash (or that deadline) costs: the alerts still queued (normally those of
+the last ``hold`` seconds). Their trigger instances are in st2 already (``st2
+trigger-instance list --trigger=poundcake.alerts_recorded``); only the
 datastore record is missing, until a re-send of the alert (the restarted
 sensor has forgotten it was sent) records it.
 """
 
 from __future__ import annotations
 
-import queue
+import collections
+import itertools
 import threading
 import time
-from typing import Any, Dict, List, Mapping
+import uuid
+from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
+from poundcake import noise
 from poundcake.incident_view import IncidentView
-from poundcake.incidents import apply, decide, observe, view
-from poundcake.resolution import close_recorded
-from poundcake.state_store import INCIDENT, StateStore
+from poundcake.incidents import decide, observe
+from poundcake.index import IndexWriter
+from poundcake.lifecycle_config import Retention
+from poundcake.state_store import StateStore, hour
 from poundcake.suppressions import Suppression
 
-_STOP = object()
+# Deliveries that come due within this long of the first are written with it.
+BATCH_SECONDS = 1.0
 
 
 class IncidentRecorder:
@@ -53,54 +60,52 @@ class IncidentRecorder:
         resolved_ttl: int,
         metrics: Any,
         incidents: IncidentView,
-        workers: int = 8,
+        index: Optional[IndexWriter] = None,
         max_queue: int = 100_000,
         hold: float = 15.0,
+        writer: str = "",
     ) -> None:
         self._store = store
         self._log = log
-        self._unresolved_ttl = unresolved_ttl
-        self._resolved_ttl = resolved_ttl
+        # A batch holds open incidents' events and the resolves that close them.
+        self._ttl = Retention(unresolved_ttl, resolved_ttl).longest or None
         self._view = incidents
+        self._index = index
         self._metrics = metrics
-        self._workers = workers
         self._hold = hold
-        self._queue = queue.Queue(max_queue)
+        self._max_queue = max_queue
+        self._writer = writer or uuid.uuid4().hex[:8]
+        self._seq = itertools.count()
         self._suppressions: List[Suppression] = []
-        # One write at a time per fingerprint: a resolve must not pass its firing.
-        self._lock = threading.Lock()
-        self._busy: Dict[str, threading.Event] = {}
-        self._pending = 0  # queued or being written
+        self._cond = threading.Condition()
+        self._queue: Deque[Tuple[float, List[Mapping[str, Any]]]] = collections.deque()
+        self._pending = 0  # alerts queued or being written
         self._flushing = threading.Event()  # set: the sensor is stopping, no more holding
-        self._threads: List[threading.Thread] = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name="poundcake-recorder", daemon=True)
 
     @property
     def pending(self) -> int:
         return self._pending
 
     def start(self) -> None:
-        """Start the writers (green threads under st2's eventlet patching)."""
-        for i in range(self._workers):
-            name = f"poundcake-recorder-{i}"
-            thread = threading.Thread(target=self._work, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        """Start the writer (a green thread under st2's eventlet patching)."""
+        self._thread.start()
 
     def flush(self) -> None:
         """Stop holding: write what is queued, and what comes, at once."""
         self._flushing.set()
+        with self._cond:
+            self._cond.notify_all()
 
     def stop(self, deadline: float) -> int:
         """Write what is queued until ``deadline`` (``time.monotonic()``), then
-        stop the writers; return how many alerts were left unrecorded (logged)."""
+        stop the writer; return how many alerts were left unrecorded (logged)."""
+        with self._cond:
+            self._stopping = True
         self.flush()
-        for _ in self._threads:
-            try:
-                self._queue.put_nowait(_STOP)
-            except queue.Full:
-                break
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            self._thread.join(max(0.0, deadline - time.monotonic()))
         left = self._pending
         if left:
             self._log.warning(
@@ -110,27 +115,28 @@ class IncidentRecorder:
             )
         return left
 
-    def submit(self, payload: Mapping[str, Any]) -> bool:
-        """Queue an alert's payload for recording; False (counted, logged) when full."""
-        with self._lock:
-            self._pending += 1
-        try:
-            self._queue.put_nowait((time.monotonic() + self._hold, payload))
-        except queue.Full:
-            self._done()
-            self._metrics.records_dropped.inc()
+    def submit(self, payloads: List[Mapping[str, Any]]) -> bool:
+        """Queue one delivery's alert payloads for recording; False (counted,
+        logged) when the queue has no room for them."""
+        with self._cond:
+            if self._pending + len(payloads) > self._max_queue:
+                full = True
+            else:
+                full = False
+                self._pending += len(payloads)
+                self._queue.append((time.monotonic() + self._hold, list(payloads)))
+                self._cond.notify()
+        if full:
+            self._metrics.records_dropped.inc(len(payloads))
             self._log.warning(
-                "record queue full: incident %s not recorded (its trigger instance is in st2)",
-                payload["tracking_id"],
+                "record queue full: %d incident(s) of request %s not recorded (their trigger "
+                "instances are in st2)",
+                len(payloads),
+                payloads[0]["request_id"],
             )
             return False
         self._metrics.record_queue.set(self._pending)
         return True
-
-    def _done(self) -> None:
-        with self._lock:
-            self._pending -= 1
-        self._metrics.record_queue.set(self._pending)
 
     def set_suppressions(self, windows: List[Suppression]) -> None:
         """The maintenance windows the state poll read last (decide() records them)."""
@@ -138,49 +144,61 @@ class IncidentRecorder:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            due, payload = item
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                due = self._queue[0][0]
             self._flushing.wait(max(0.0, due - time.monotonic()))
-            fingerprint = payload["fingerprint"]
-            with self._lock:
-                earlier = self._busy.get(fingerprint)
-                mine = self._busy[fingerprint] = threading.Event()
-            if earlier is not None:
-                earlier.wait(30)  # a resolve waits for its firing's write
+            taken: List[Mapping[str, Any]] = []
+            with self._cond:
+                while self._queue and (
+                    self._flushing.is_set() or self._queue[0][0] <= due + BATCH_SECONDS
+                ):
+                    taken.extend(self._queue.popleft()[1])
             try:
-                self.record(payload)
-                self._metrics.records_written.inc()
-            except Exception as exc:  # st2api down, a bad record: keep serving
-                self._metrics.record_failures.inc()
+                self.record(taken)
+            except Exception as exc:  # a bug must not stop the writer: count and keep serving
+                self._metrics.record_failures.inc(len(taken))
+                self._log.warning("recording %d incident(s) failed: %s", len(taken), exc)
+            finally:
+                with self._cond:
+                    self._pending -= len(taken)
+                self._metrics.record_queue.set(self._pending)
+
+    def record(self, payloads: List[Mapping[str, Any]]) -> int:
+        """Record deliveries of alerts no rule remediates; return how many
+        were written (a batch st2api refused is counted and logged)."""
+        now = self._store.clock()
+        events = [self._event(p, now) for p in payloads]
+        written = 0
+        for doc in noise.batches(events):
+            key = noise.batch_key(hour(now), self._writer, next(self._seq))
+            try:
+                self._store.put(key, doc, ttl=self._ttl)
+            except Exception as exc:  # st2api down: keep serving
+                self._metrics.record_failures.inc(len(doc["events"]))
                 self._log.warning(
-                    "recording incident %s failed: %s: %s",
-                    payload["tracking_id"],
+                    "recording %d incident(s) in %s failed: %s: %s (their trigger instances "
+                    "are in st2; a re-send of a still-firing alert records it)",
+                    len(doc["events"]),
+                    key,
                     type(exc).__name__,
                     exc,
                 )
-            finally:
-                mine.set()
-                with self._lock:
-                    if self._busy.get(fingerprint) is mine:
-                        del self._busy[fingerprint]
-                self._done()
+                continue
+            written += len(doc["events"])
+            self._metrics.records_written.inc(len(doc["events"]))
+            if self._index is not None:
+                self._index.add_noise(key, doc["events"])
+            self._view.take_events(doc["events"])
+        if written and self._index is not None:
+            self._index.flush()  # queryable now, not at the next 15 s flush
+        return written
 
-    def record(self, payload: Mapping[str, Any]) -> None:
-        """Record one delivery of an alert that no rule remediates."""
-        store = self._store
+    def _event(self, payload: Mapping[str, Any], now: float) -> Dict[str, Any]:
         if payload["status"] == "resolved":
-            for record in close_recorded(store, payload, self._resolved_ttl):
-                self._view.put(view(record))
-            return
-        now = store.clock()
-        key = INCIDENT + payload["tracking_id"]
-        stored = store.get(key)
-        if stored is not None and stored["state"] == "resolved":
-            return  # a late re-send of a firing that has resolved since
-        record = observe(stored, payload, now)
-        decision = decide(record, False, self._suppressions, False, now)
-        apply(record, decision, "", now)
-        store.put(key, record, ttl=self._unresolved_ttl)
-        self._view.put(view(record))
+            return noise.event(payload)
+        fresh = observe(None, payload, now)
+        return noise.event(payload, decide(fresh, False, self._suppressions, False, now))

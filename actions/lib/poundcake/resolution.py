@@ -12,6 +12,10 @@ stores is what every reader is shown. Every writer of an opted-in incident
 the incident's lock of st2's coordination backend, so a resolve landing
 while a firing is decided, or a late firing on another sensor replica, can
 never overwrite the other.
+
+An incident no rule remediates has no record of its own to write: its
+resolve is an event in the sensor's batches (:mod:`poundcake.noise`), and
+readers replay it with :func:`close`.
 """
 
 from __future__ import annotations
@@ -66,23 +70,13 @@ def close_incidents(
     return docs
 
 
-def close_recorded(store: StateStore, alert: Mapping[str, Any], ttl: int) -> List[Dict[str, Any]]:
-    """Close the open incidents of an alert that no rule remediates, in their
-    own records: the sensor's recorder is their only writer, so no resolve
-    key is needed, and the st2 key TTL (``ttl``) purges each record then."""
-    now = store.clock()
-    candidates = [doc for _, doc in store.scan(f"{INCIDENT}{alert['fingerprint']}-")]
-    records = [doc for doc in candidates if doc["state"] != "resolved"]
-    if not candidates:
-        records = [observe(None, alert, now)]
-    for record in records:
-        note = _note(record["tracking_id"], alert, None, False, BY_WEBHOOK)
-        record["resolved_at"] = iso(now)
-        record["updated_at"] = iso(now)
-        log(record, "resolved", now, note)
-        record["state"] = "resolved"
-        store.put(INCIDENT + record["tracking_id"], record, ttl=ttl)
-    return records
+def close(record: Dict[str, Any], alert: Mapping[str, Any], now: float) -> None:
+    """Close ``record``, an incident no rule remediates, as the resolve
+    ``alert`` does (in memory: readers replay the batches' events with it)."""
+    record["resolved_at"] = iso(now)
+    record["updated_at"] = iso(now)
+    log(record, "resolved", now, _note(record["tracking_id"], alert, None, False, BY_WEBHOOK))
+    record["state"] = "resolved"
 
 
 def _resolve(

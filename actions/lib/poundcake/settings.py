@@ -13,6 +13,10 @@ from typing import Any, Mapping, Optional
 
 from poundcake.lifecycle_config import DEFAULTS as LIFECYCLE_DEFAULTS
 
+# How alerts no rule remediates become trigger instances: one per delivery
+# (poundcake.alerts_recorded, in parts), or one each (poundcake.alert_recorded).
+NOISE_TRIGGERS = ("per_delivery", "per_alert")
+
 
 class ConfigError(ValueError):
     """The pack config cannot run the sensor; the message says which key to fix."""
@@ -38,6 +42,7 @@ class WebhookSettings:
     dedup_window_seconds: int = 6 * 3600
     dedup_max_entries: int = 50_000
     dispatch_alert_group: bool = False
+    noise_triggers: str = "per_delivery"
     state_poll_seconds: int = 30
     incident_ttl_seconds: int = LIFECYCLE_DEFAULTS["incident_ttl_seconds"][0]
     unresolved_ttl_seconds: int = LIFECYCLE_DEFAULTS["unresolved_ttl_seconds"][0]
@@ -93,6 +98,7 @@ _STRINGS = (
     "escalation_action",
 )
 _BOOLS = ("allow_unauthenticated", "dispatch_alert_group")
+_CHOICES = {"noise_triggers": NOISE_TRIGGERS}
 
 
 def load_settings(config: Optional[Mapping[str, Any]]) -> WebhookSettings:
@@ -105,6 +111,13 @@ def load_settings(config: Optional[Mapping[str, Any]]) -> WebhookSettings:
             continue
         if not isinstance(value, str):
             raise ConfigError(f"config {key} must be a string")
+        values[key] = value
+    for key, choices in _CHOICES.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        if value not in choices:
+            raise ConfigError(f"config {key} must be one of {', '.join(choices)}, got {value!r}")
         values[key] = value
     for key in _BOOLS:
         if config.get(key) is not None:

@@ -6,8 +6,10 @@ A poll reads the maintenance windows, the open breakers and only the
 incidents the sensor's :class:`~poundcake.incident_view.IncidentView` is
 watching (opted-in alerts whose record has not settled), so its cost
 follows the remediations in flight, not the incidents st2 retains. The
-first poll after a start reads every record once to seed the view (and,
-on an install from before :mod:`poundcake.index`, to write the index).
+first poll after a start seeds the view from the newest records
+(:func:`poundcake.queries.recent`: as much at 100,000 records as at 1,000);
+on an install from before :mod:`poundcake.index` it reads every record
+once instead, to write the index.
 
 - ``poundcake_remediations_executed_total{workflow,status}``,
   ``poundcake_escalations_failed_total`` (a failure whose record
@@ -32,10 +34,12 @@ from typing import Any, Dict, List, Optional
 from prometheus_client import Counter, Gauge, Histogram
 
 from poundcake.board import Board
-from poundcake.incident_view import IncidentView
+from poundcake.incident_view import WATCH_SECONDS, IncidentView
 from poundcake.incidents import view
 from poundcake.index import IndexWriter, indexed
-from poundcake.queries import incidents
+from poundcake.lifecycle_config import DEFAULT_RETENTION, Retention
+from poundcake.queries import recent
+from poundcake.reader import incidents
 from poundcake.recorder import IncidentRecorder
 from poundcake.state_store import BREAKER_OPEN, INCIDENT, StateStore
 from poundcake.suppressions import stored_windows
@@ -110,7 +114,7 @@ class RemediationMetrics:
         )
         self.watched = Gauge(
             "poundcake_state_watched",
-            "Incidents in flight the state poll reads (two datastore calls each).",
+            "Incidents in flight the state poll reads (one datastore call each).",
             registry=registry,
         )
         self.seed_seconds = Gauge(
@@ -165,6 +169,7 @@ class StatePoller:
         recorder: Optional[IncidentRecorder] = None,
         index: Optional[IndexWriter] = None,
         watchdog: Optional[Watchdog] = None,
+        retention: Retention = DEFAULT_RETENTION,
     ) -> None:
         self._metrics = metrics
         self._view = incidents
@@ -174,6 +179,7 @@ class StatePoller:
         self._watchdog = watchdog
         self._store = store
         self._interval = interval
+        self._retention = retention  # what the start reads back, what is gone
         self._log = log
         self._seeded = False
         self._stop = threading.Event()
@@ -188,10 +194,14 @@ class StatePoller:
 
     def poll_once(self) -> None:
         store = self._store
-        if not self._seeded:  # once per sensor start: every record, for the view
-            docs = incidents(store)
-            if self._index is not None and not indexed(store):  # records from before the index
-                docs = self._index.add_records(docs)
+        if not self._seeded:  # once per sensor start: the newest records, for the view
+            if not indexed(store):
+                # an install from before the index: every record, indexed as read (once)
+                docs = incidents(store)
+                if self._index is not None:
+                    docs = self._index.add_records(docs)
+            else:
+                docs = recent(store, self._retention, self._view.limit, WATCH_SECONDS)
             self._view.seed(docs, store.clock())
             self._seeded = True
         else:

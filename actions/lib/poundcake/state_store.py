@@ -8,16 +8,21 @@ JSON strings (the datastore stores strings).
 The datastore has no compare-and-set, so each key has one writer, or writers
 that a concurrency policy serialises:
 
-- ``poundcake.incident.<tracking_id>``: the sensor's recorder for alerts that
-  did not opt in (their only writer); for opted-in alerts ``process_alert``'s
-  actions and ``resolve_incident``, each under the incident's coordination
-  lock (and ``process_alert`` serialised per tracking id by
-  ``policies/process_one_per_incident.yaml``);
+- ``poundcake.incident.<tracking_id>``: opted-in alerts' records, written by
+  ``process_alert``'s actions, ``resolve_incident`` and the sensor's watchdog,
+  each under the incident's coordination lock (and ``process_alert``
+  serialised per tracking id by ``policies/process_one_per_incident.yaml``);
+  the records of other alerts from before the sensor's batches are read,
+  never written again;
 - ``poundcake.rate.<alert>``: the envelope's admissions, under its lock;
 - ``poundcake.breaker_failure.<alert>.<tracking_id>``: one per failed
   incident, written by that incident's serialised ``process_alert``;
 - ``poundcake.breaker_open.<alert>`` and ``poundcake.suppression.<id>``:
-  written by operator actions, and by the breaker when it opens.
+  written by operator actions, and by the breaker when it opens;
+- ``poundcake.noise.<hour>.<writer>-<seq>`` (alerts no rule remediates, in
+  batches: :mod:`poundcake.noise`) and the hourly indexes
+  (:mod:`poundcake.index`): one sensor each, never rewritten (``<writer>``
+  is new at every sensor start).
 """
 
 from __future__ import annotations
@@ -41,12 +46,18 @@ INCIDENT = PREFIX + "incident."
 SUPPRESSION = PREFIX + "suppression."
 BREAKER_FAILURE = PREFIX + "breaker_failure."
 BREAKER_OPEN = PREFIX + "breaker_open."
+NOISE = PREFIX + "noise."
 PAGE = 100  # st2api's default api.max_page_size; st2 3.8 lists at most that per call
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
 
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def hour(ts: float) -> str:
+    """The UTC hour of ``ts`` as keys name it: ``YYYYMMDDHH``."""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y%m%d%H")
 
 
 def epoch(stamp: str) -> float:
@@ -97,21 +108,29 @@ class StateStore:
         self.calls += 1
         return bool(self._svc.delete_value(key, local=False))
 
-    def scan(self, prefix: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
-        """Every (key, record) under ``prefix``, page by page."""
+    def scan(
+        self, prefix: str, page_bytes: Optional[int] = None
+    ) -> Iterator[Tuple[str, Dict[str, Any]]]:
+        """Every (key, record) under ``prefix``, page by page (``page_bytes``:
+        pages of about that many bytes, for values that may be large: the
+        first of 10 keys, the next sized by what the keys so far weighed)."""
         seen = set()
         offset = 0
+        size = 10 if page_bytes else PAGE
         while True:
-            page = self._list_page(prefix, offset)
+            page = self._list_page(prefix, offset, size)
             self.calls += 1
             fresh = [kvp for kvp in page or [] if kvp.name not in seen]
             for kvp in fresh:
                 seen.add(kvp.name)
                 if kvp.name.startswith(prefix):
                     yield kvp.name, json.loads(kvp.value)
-            if len(page or []) < PAGE or not fresh:
+            if len(page or []) < size or not fresh:
                 return
             offset += len(page)
+            if page_bytes:
+                weight = sum(len(kvp.value) for kvp in page) / len(page)
+                size = max(1, min(PAGE, int(page_bytes // max(weight, 1))))
 
     def records(self, prefix: str) -> List[Dict[str, Any]]:
         return [doc for _, doc in self.scan(prefix)]

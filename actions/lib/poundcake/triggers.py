@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence, Tuple
 
 from poundcake.alertmanager import Alert, Delivery
+from poundcake.sizes import MAX_DOCUMENT_BYTES, shrink, size, split
 from poundcake.tracking import incident_id
 
 PACK = "poundcake"
@@ -24,7 +25,20 @@ ALERT_TRIGGER = f"{PACK}.alert"
 # rules engine weighs every trigger instance against every rule of its trigger
 # type, which made a storm of them cost seconds of st2's time per hundred.
 RECORDED_TRIGGER = f"{PACK}.alert_recorded"
+# The same alerts, one trigger instance per delivery (in parts within the
+# size bound): what they cost st2 is one dispatch, not one per alert
+# (config noise_triggers: per_delivery, the default).
+BATCH_TRIGGER = f"{PACK}.alerts_recorded"
 GROUP_TRIGGER = f"{PACK}.alert_group"
+# What an alert's payload carries of its delivery (a batch carries it once).
+_DELIVERY_FIELDS = (
+    "request_id",
+    "receiver",
+    "group_key",
+    "external_url",
+    "truncated_alerts",
+    "received_at",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class TriggerInstance:
     payload: Dict[str, Any]
     trace_tag: str
     dedup_key: str
+    size: int = 0  # of the payload as JSON (measured once: a storm has thousands)
 
 
 def opted_in(payload: Dict[str, Any]) -> bool:
@@ -75,12 +90,56 @@ def alert_instance(
         received_at=received_at,
     )
     tracking_id = fields["tracking_id"]
+    measured = size(payload)
+    if measured > MAX_DOCUMENT_BYTES:
+        payload = shrink(payload, MAX_DOCUMENT_BYTES, drop=("annotations",))
+        measured = size(payload)
     return TriggerInstance(
         trigger=ALERT_TRIGGER if opted_in(payload) else RECORDED_TRIGGER,
         payload=payload,
         trace_tag=tracking_id,
         dedup_key=f"{tracking_id}|{fields['status']}",
+        size=measured,
     )
+
+
+def batch_instances(
+    members: Sequence[TriggerInstance], bound: int = MAX_DOCUMENT_BYTES
+) -> List[Tuple[TriggerInstance, List[TriggerInstance]]]:
+    """``poundcake.alerts_recorded`` instances for ``members`` (alert instances
+    of one delivery), each payload within ``bound`` bytes, with the members
+    each carries. Trace tag: the request id."""
+    if not members:
+        return []
+    envelope = {k: members[0].payload[k] for k in _DELIVERY_FIELDS}
+    base = size({**envelope, "part": 0, "parts": 0, "alert_count": 0, "alerts": []}) + 32
+    room = bound - base
+    items = []
+    for m in members:
+        alert = _alert_part(m.payload)
+        # an alert's payload less its delivery's fields: no larger than its own size
+        measured = m.size or size(alert)
+        if measured > room:
+            alert = shrink(alert, room, drop=("annotations",))
+            measured = size(alert)
+        items.append((alert, m, measured))
+    parts = split(items, bound, base, measure=lambda item: item[2])
+    out = []
+    for number, part in enumerate(parts):
+        payload = dict(
+            envelope,
+            part=number,
+            parts=len(parts),
+            alert_count=len(part),
+            alerts=[alert for alert, _, _ in part],
+        )
+        batch = TriggerInstance(BATCH_TRIGGER, payload, envelope["request_id"], "")
+        out.append((batch, [m for _, m, _ in part]))
+    return out
+
+
+def _alert_part(payload: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in _DELIVERY_FIELDS}
 
 
 def group_instance(
