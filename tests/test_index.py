@@ -93,6 +93,13 @@ def recorder_over(store, writer, view=None):
     )
 
 
+def sensor_over(clock):
+    """A paged store with the sensor's index writer and recorder over it."""
+    store = paged_store(clock)
+    writer = writer_over(store)
+    return store, writer, recorder_over(store, writer)
+
+
 def deliver_noise(store, writer, recorder, alerts, at):
     """One delivery of alerts no rule remediates, as the sensor takes and records it."""
     request_id = new_request_id(at)
@@ -118,9 +125,7 @@ def test_list_alerts_reads_the_newest_hours_only_however_many_records_are_older(
     clock = Clock()
     costs = []
     for older in (0, 3000):
-        store = paged_store(clock)
-        writer = writer_over(store)
-        recorder = recorder_over(store, writer)
+        store, writer, recorder = sensor_over(clock)
         for first in range(0, older, 500):
             old = [alert(i, NOW - 3600 - (i * 86) % (3 * DAY)) for i in range(first, first + 500)]
             clock.now = NOW - 3600
@@ -141,9 +146,7 @@ def test_list_alerts_reads_the_newest_hours_only_however_many_records_are_older(
 
 def test_list_alerts_is_newest_first_across_hours_and_days_with_filters():
     clock = Clock()
-    store = paged_store(clock)
-    writer = writer_over(store)
-    recorder = recorder_over(store, writer)
+    store, writer, recorder = sensor_over(clock)
     starts = [NOW - 5 * DAY, NOW - 2 * DAY, NOW - 7200, NOW - 30]
     alerts = [
         alert(i, s, alertname="A" if i % 2 else "B", opted=i == 0) for i, s in enumerate(starts)
@@ -185,9 +188,7 @@ def test_a_long_firing_alert_stays_within_the_walked_hours():
 
 def test_get_request_reads_one_hour_of_the_delivery_index_however_old_the_delivery():
     clock = Clock(NOW - 48 * 3600)
-    store = paged_store(clock)
-    writer = writer_over(store)
-    recorder = recorder_over(store, writer)
+    store, writer, recorder = sensor_over(clock)
     old_id = None
     for hour in range(48, -1, -1):  # two days of deliveries, one an hour
         clock.now = NOW - hour * 3600
@@ -306,9 +307,7 @@ def test_a_rare_status_reads_every_record_rather_than_one_at_a_time(monkeypatch)
 
     monkeypatch.setattr(queries, "MAX_READS", 50)
     clock = Clock()
-    store = paged_store(clock)
-    writer = writer_over(store)
-    recorder = recorder_over(store, writer)
+    store, writer, recorder = sensor_over(clock)
     deliver(store, writer, [alert(i, NOW - 600 - i, opted=True) for i in range(400)], NOW)
     deliver_noise(store, writer, recorder, [alert(1000 + i, NOW - 600) for i in range(400)], NOW)
     before = store.calls
@@ -495,9 +494,7 @@ def test_the_sensors_start_alert_stats_and_get_alert_read_as_much_at_any_number_
     clock = Clock()
     costs = []
     for older in (0, 3000):
-        store = paged_store(clock)
-        writer = writer_over(store)
-        recorder = recorder_over(store, writer)
+        store, writer, recorder = sensor_over(clock)
         for first in range(0, older, 100):
             at = NOW - 2 * DAY - (first // 100) * 3600
             clock.now = at
