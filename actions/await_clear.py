@@ -57,7 +57,7 @@ class AwaitClear(PoundCakeAction):
         record = store.get(key) or {}
         if record.get("state") == "resolved":
             return "resolve"
-        if alertmanager is not None and held(record):
+        if alertmanager is not None and held(record, store.clock()):
             return self._asked_alertmanager(store, alert, alertmanager, answer)
         if prometheus is None:
             return None
@@ -86,7 +86,7 @@ class AwaitClear(PoundCakeAction):
             if alertmanager.firing(alert.get("alertname", ""), alert["fingerprint"]):
                 answer["alertmanager"] = "still firing (silenced by PoundCake)"
                 return None
-        except AlertmanagerError as exc:
+        except (AlertmanagerError, ValueError, KeyError, TypeError) as exc:  # a bad answer too
             answer["alertmanager"] = f"could not ask: {exc}"
             return None
         ttl = self.lifecycle("incident_ttl_seconds")

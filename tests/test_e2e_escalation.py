@@ -177,3 +177,18 @@ def test_a_silence_without_alertmanager_url_is_counted_and_nothing_else(am):
     assert run.status == statuses.SUCCEEDED and rec["state"] == "remediated"
     (error,) = rec["notifications"]["errors"]
     assert error["error"] == "silence_while_remediating needs alertmanager_url"
+
+
+def test_expiring_a_silence_twice_is_done_not_a_failure(am):
+    """Alertmanager refuses to expire an expired silence; PoundCake's second
+    expiry (a retry, a bound already passed) must not count for ever."""
+    from poundcake.alertmanager_api import Alertmanager, silence_for
+    from poundcake.state_store import iso
+
+    api = Alertmanager(am.url)
+    now = time.time()
+    record = {"tracking_id": "t-twice", "labels": {"alertname": "Twice", "case": "twice"}}
+    silence_id = api.create_silence(silence_for(record, iso(now), iso(now + 600)))
+    api.expire_silence(silence_id)
+    api.expire_silence(silence_id)
+    assert am.silence(silence_id)["status"]["state"] == "expired"

@@ -329,4 +329,46 @@ def test_whatever_goes_wrong_telling_people_the_remediation_goes_on():
     config["silence_max_seconds"] = "soon"  # a config st2's schema would have refused
     run, _, rec, _ = process(payload(), datastore, config)
     assert run.status == statuses.SUCCEEDED and rec["state"] == "remediated"
-    assert rec["notifications"]["errors"][0]["what"] == "telling of remediating"
+    assert rec["notifications"]["errors"][0]["what"] == "silence of remediating"
+
+
+def test_a_resolve_told_before_a_late_failure_is_told_again_to_close_what_it_opened():
+    """on_resolve let_finish: the resolve comes, then the remediation fails;
+    PagerDuty opened on the failure must see a resolve after it."""
+    (pager,) = tell.notifiers(
+        {"notify_action": "a.b", "notify_on": ["failed", "rate_limited", "resolved"]}
+    )
+    record = {"tracking_id": "t-1"}
+    assert tell.due([pager], record, "resolved") == [pager]
+    tell.told(record, pager.name, "resolved", "2026-12-02T09:00:00Z", "e1")
+    assert tell.due([pager], record, "resolved") == [], "one resolve"
+    assert tell.due([pager], record, "failed") == [pager]
+    tell.told(record, pager.name, "failed", "2026-12-02T09:00:05Z", "e2")
+    assert tell.due([pager], record, "rate_limited") == [], "one escalation"
+    assert tell.due([pager], record, "resolved") == [pager], "the failure's resolve"
+
+
+def test_the_fields_a_template_renders_are_inert():
+    record = {"tracking_id": "t-1", "reason": "output: {{ st2kv.system.token }} <% ctx() %>"}
+    shown = tell.fields(record, "failed", {})
+    assert "{{" not in shown["reason"] and "<%" not in shown["reason"]
+    assert shown["reason"] == "output: { { st2kv.system.token } } < % ctx() % >"
+
+
+def test_no_silence_of_labels_that_are_not_the_alerts_own():
+    from poundcake.alertmanager_api import held, silence_for, unsilenceable
+    from poundcake.state_store import epoch
+
+    ok = {"labels": {"alertname": "Down", "instance": "web-1", "team": ""}}
+    assert unsilenceable(ok) is None
+    assert [m["name"] for m in silence_for(ok, "a", "b")["matchers"]] == ["alertname", "instance"]
+    made_inert = {"labels": {"alertname": "Down", "job": "{ { x } }"}}
+    assert "job" in unsilenceable(made_inert)
+    cut = {"labels": {"alertname": "Down", "job": "x" * 1024 + "…(cut by PoundCake: too long)"}}
+    assert "job" in unsilenceable(cut)
+    assert unsilenceable({"labels": {"instance": "web-1"}})
+    silence = {"id": "s1", "ends_at": "2026-12-02T09:00:00Z"}
+    assert held({"silence": silence}) == silence
+    assert held({"silence": silence}, now=epoch("2026-12-02T09:00:01Z")) is None, (
+        "ended at its bound"
+    )

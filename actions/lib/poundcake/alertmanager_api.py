@@ -15,14 +15,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Mapping, Optional
 
 import requests
+
+from poundcake.sizes import CUT_MARK
+from poundcake.state_store import epoch
 
 ESCALATION = "PoundCakeEscalation"
 # never copied into the escalation: auto_remediate would send it to PoundCake
 # itself, alertname is the escalation's own
 DROPPED = ("auto_remediate", "alertname")
+# a label value inert() split ("{{" to "{ {"): the record no longer holds
+# the alert's own value, so a silence of it would match another alert or none
+_SPLIT = re.compile(r"\{ \{|\} \}|\{ %|% \}|\{ #|# \}|< %|% >")
 
 
 class AlertmanagerError(ValueError):
@@ -60,7 +67,8 @@ class Alertmanager:
         try:
             self._call("DELETE", f"/silence/{silence_id}")
         except AlertmanagerError as exc:
-            if "not found" not in str(exc):
+            said = str(exc)  # 0.25: HTTP 500 "... already expired"; later: 404
+            if not any(w in said for w in ("not found", "already expired", "HTTP 404")):
                 raise
 
     def firing(self, alertname: str, fingerprint: str) -> bool:
@@ -107,10 +115,13 @@ def escalation_alert(
 def silence_for(
     record: Mapping[str, Any], starts_at: str, ends_at: str, execution_url: str = ""
 ) -> Dict[str, Any]:
-    """A silence of exactly the alert's labels while PoundCake remediates it."""
+    """A silence of exactly the alert's labels while PoundCake remediates it
+    (an empty value would match alerts without the label: Alertmanager's
+    alerts have none, so none is matched on)."""
     matchers = [
         {"name": k, "value": v, "isRegex": False, "isEqual": True}
         for k, v in sorted((record.get("labels") or {}).items())
+        if v != ""
     ]
     workflow = (record.get("remediation") or {}).get("workflow") or "a remediation"
     comment = f"PoundCake is remediating {record.get('tracking_id', '')} with {workflow}"
@@ -123,9 +134,23 @@ def silence_for(
     }
 
 
-def held(record: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    """The silence PoundCake holds for the incident, if any (not yet expired)."""
-    silence = record.get("silence")
-    if isinstance(silence, dict) and silence.get("id") and not silence.get("expired_at"):
-        return silence
+def unsilenceable(record: Mapping[str, Any]) -> Optional[str]:
+    """Why no silence can match exactly this alert (None: one can)."""
+    labels = record.get("labels") or {}
+    if "alertname" not in labels:
+        return "the record holds no alertname label"
+    for name, value in labels.items():
+        if CUT_MARK in str(value) or _SPLIT.search(str(value)):
+            return f"label {name} is not the alert's own value (cut or made inert)"
     return None
+
+
+def held(record: Mapping[str, Any], now: Optional[float] = None) -> Optional[Dict[str, Any]]:
+    """The silence PoundCake holds for the incident, if any: not expired by
+    PoundCake, nor (given ``now``) past its bound, when Alertmanager ended it."""
+    silence = record.get("silence")
+    if not isinstance(silence, dict) or not silence.get("id") or silence.get("expired_at"):
+        return None
+    if now is not None and silence.get("ends_at") and epoch(silence["ends_at"]) <= now:
+        return None
+    return silence

@@ -30,6 +30,8 @@ from string import Template
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 from urllib.parse import quote, urlencode
 
+from poundcake.inert import inert
+
 TRANSITIONS = (
     "remediating",
     "awaiting_approval",
@@ -45,8 +47,17 @@ TRANSITIONS = (
     "unrouted",
     "resolved",
 )
-ESCALATIONS = ("failed", "not_cleared", "not_approved", "rate_limited", "refused", "skipped")
-ONCE = ESCALATIONS + ("resolved",)
+# unrouted too: an opted-in alert nothing may remediate (a runbook no
+# allowed action matches, no rule ran process_alert) needs a human as much
+ESCALATIONS = (
+    "failed",
+    "not_cleared",
+    "not_approved",
+    "rate_limited",
+    "refused",
+    "skipped",
+    "unrouted",
+)
 FIELDS = (
     "tracking_id",
     "alertname",
@@ -211,13 +222,15 @@ def fields(
     config: Mapping[str, Any],
     execution_id: str = "",
 ) -> Dict[str, str]:
-    """What templates render for ``record`` entering ``state`` (every value a string)."""
+    """What templates render for ``record`` entering ``state`` (every value a
+    string, made inert: a reason can quote a target's output, and st2
+    renders Jinja in the notifier's parameters)."""
     remediation = record.get("remediation") or {}
     approval = record.get("approval") or {}
     annotations = record.get("annotations") or {}
     execution = execution_id or remediation.get("execution_id") or ""
     host = record.get("instance", "")
-    return {
+    shown = {
         "tracking_id": record.get("tracking_id", ""),
         "alertname": record.get("alertname", ""),
         "severity": record.get("severity", ""),
@@ -235,6 +248,7 @@ def fields(
         "deny": approval.get("deny", ""),
         "thread_id": "",
     }
+    return {k: inert(str(v)) for k, v in shown.items()}
 
 
 def execution_url(st2_web_url: str, execution_id: str) -> str:
@@ -256,16 +270,20 @@ def board_url(url: str, alertname: str, host: str) -> str:
 
 def due(found: Sequence[Notifier], record: Mapping[str, Any], state: str) -> List[Notifier]:
     """The notifiers to tell of ``record`` entering ``state``: those that
-    take it, less those that told this incident of an escalation (or of its
-    resolve) already."""
+    take it, less those that told this incident of an escalation already, or
+    of its resolve since their last escalation (a remediation let finish
+    after the resolve can still fail: what it opened must be resolved too)."""
     told = (record.get("notifications") or {}).get("told") or []
     out = []
     for notifier in found:
         if state not in notifier.transitions:
             continue
-        if state in ONCE:
-            group = ESCALATIONS if state in ESCALATIONS else (state,)
-            if any(t["notifier"] == notifier.name and t["transition"] in group for t in told):
+        mine = [t["transition"] for t in told if t["notifier"] == notifier.name]
+        if state in ESCALATIONS and any(t in ESCALATIONS for t in mine):
+            continue
+        if state == "resolved":
+            last = max((i for i, t in enumerate(mine) if t in ESCALATIONS), default=-1)
+            if "resolved" in mine[last + 1 :]:
                 continue
         out.append(notifier)
     return out

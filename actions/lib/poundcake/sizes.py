@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Sequence, TypeVar
 MAX_DOCUMENT_BYTES = 1_000_000
 # A string value longer than this is cut when an item alone would pass the bound.
 MAX_VALUE_CHARS = 1024
-_CUT = "…(cut by PoundCake: too long)"
+CUT_MARK = "…(cut by PoundCake: too long)"
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ def shrink(item: Dict[str, Any], bound: int, drop: Sequence[str] = ()) -> Dict[s
 
 def cut_strings(value: Any) -> Any:
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
-        return value[:MAX_VALUE_CHARS] + _CUT
+        return value[:MAX_VALUE_CHARS] + CUT_MARK
     if isinstance(value, dict):
         return {cut_strings(k): cut_strings(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -23,6 +23,7 @@ stored with the state that told it, once:
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from poundcake import notifiers as tell
@@ -32,6 +33,7 @@ from poundcake.alertmanager_api import (
     escalation_alert,
     held,
     silence_for,
+    unsilenceable,
 )
 from poundcake.incidents import transitions
 from poundcake.st2_api import St2Api, St2ApiError
@@ -83,11 +85,21 @@ class Transitions:
             try:
                 told = {**record, "reason": entry["note"]}  # why it entered this state
                 fields = tell.fields(told, state, self.config, execution_id)
-                self._silence(record, state, now, keep_silence, fields)
-                self._escalation(record, state, now, fields)
-                self._notify(record, state, now, fields)
-            except Exception as exc:  # a bug or a config st2 let through: the write goes on
+            except Exception as exc:  # a bug: the write goes on
                 self._failed(record, f"telling of {state}", f"{type(exc).__name__}: {exc}", now)
+                continue
+            # each part on its own: the silence failing oddly still lets the page out
+            parts = (
+                ("silence", partial(self._silence, keep=keep_silence)),
+                ("escalation alert", self._escalation),
+                ("notifiers", self._notify),
+            )
+            for what, part in parts:
+                try:
+                    part(record, state, now, fields)
+                except Exception as exc:  # a bug or a config st2 let through: the write goes on
+                    why = f"{type(exc).__name__}: {exc}"
+                    self._failed(record, f"{what} of {state}", why, now)
 
     # ------------------------------------------------------------ messages
     def _notify(self, record: Dict[str, Any], state: str, now: float, fields: Dict) -> None:
@@ -153,11 +165,11 @@ class Transitions:
 
     # ------------------------------------------------------------ silence
     def _silence(
-        self, record: Dict[str, Any], state: str, now: float, keep: bool, fields: Dict
+        self, record: Dict[str, Any], state: str, now: float, fields: Dict, keep: bool = False
     ) -> None:
         if state == "remediating":
             dry = (record.get("remediation") or {}).get("dry_run")
-            if self.config.get("silence_while_remediating") and not dry and not held(record):
+            if self.config.get("silence_while_remediating") and not dry and not held(record, now):
                 self._create_silence(record, now, fields)
         elif not (state == "remediated" and keep):
             self.expire_silence(record, now, f"the incident is {state}")
@@ -166,6 +178,10 @@ class Transitions:
         if self.alertmanager is None:
             why = "silence_while_remediating needs alertmanager_url"
             self._failed(record, "silence", why, now)
+            return
+        refused = unsilenceable(record)
+        if refused:
+            self._failed(record, "silence", f"no silence made: {refused}", now)
             return
         bound = self.config.get("silence_max_seconds") or DEFAULT_SILENCE_MAX
         ends = iso(now + bound)
@@ -179,7 +195,7 @@ class Transitions:
 
     def expire_silence(self, record: Dict[str, Any], now: float, why: str) -> None:
         """Expire the silence PoundCake holds for the incident, if any."""
-        silence = held(record)
+        silence = held(record, now)
         if silence is None or self.alertmanager is None:
             return
         try:
