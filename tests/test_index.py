@@ -543,3 +543,16 @@ def test_the_fingerprint_index_compacts_each_hour_gone_by_in_shards():
     ]
     held.keep(writes[2], "2026112406")  # st2api refused it: written by the next flush
     assert [w[0] for w in held.writes("2026112406")] == [f"{HOURLY}3.2026112405."]
+
+
+def test_a_crash_hour_left_uncompacted_stays_found_by_get_alert_while_its_recent_keys_live():
+    """A sensor killed mid-hour never compacts it: get_alert reads the recent
+    keys of every hour they are kept, not of the last two only."""
+    from poundcake.fingerprints import RECENT_HOURS
+
+    clock = Clock()
+    store, writer, recorder = sensor_over(clock)
+    lost = alert(11, NOW - 60)
+    deliver_noise(store, writer, recorder, [lost], NOW)  # flushed; the hour never compacted
+    clock.now = NOW + (RECENT_HOURS - 0.5) * 3600  # a restarted sensor, hours later
+    assert get_alert(store, lost["fingerprint"], KEEP)["current"]["state"] == "recorded"

@@ -18,9 +18,10 @@ written with its other keys (never rewritten):
 
 ``get_alert`` (and ``get_request``) read the fingerprint's shard and the
 recent keys of the hours not compacted yet, then the batches they name. What
-a crash costs: the hour it happened in is never compacted, so once it is
-over ``get_alert`` misses its batched alerts (``list_alerts`` and
-``alert_stats`` still find them through the hourly index).
+a crash costs: the hour it happened in is never compacted, so once its
+recent keys expire (:data:`RECENT_HOURS` after it) ``get_alert`` misses its
+batched alerts (``list_alerts`` and ``alert_stats`` still find them through
+the hourly index).
 """
 
 from __future__ import annotations
@@ -120,11 +121,12 @@ class Lookup:
 
     def batches_of(self, fingerprint: str) -> List[str]:
         """The batch keys that hold events of ``fingerprint``: its shard of the
-        compacted hours, and the recent keys of the hours not compacted yet
-        (this one and the one before; the next too, for a clock ahead)."""
+        compacted hours, and the recent keys of every hour they are kept (an
+        hour a crash left uncompacted stays found as long; the next hour
+        too, for a clock ahead)."""
         now = self._store.clock()
         prefixes = [f"{HOURLY}{shard(fingerprint)}."]
-        prefixes += [f"{RECENT}{hour(now + k * _HOUR)}." for k in (1, 0, -1)]
+        prefixes += [f"{RECENT}{hour(now + k * _HOUR)}." for k in range(1, -RECENT_HOURS - 1, -1)]
         found = [
             key
             for prefix in prefixes
