@@ -556,3 +556,41 @@ def test_a_crash_hour_left_uncompacted_stays_found_by_get_alert_while_its_recent
     deliver_noise(store, writer, recorder, [lost], NOW)  # flushed; the hour never compacted
     clock.now = NOW + (RECENT_HOURS - 0.5) * 3600  # a restarted sensor, hours later
     assert get_alert(store, lost["fingerprint"], KEEP)["current"]["state"] == "recorded"
+
+
+def test_a_batch_st2api_refused_is_tried_again_and_counted_only_when_it_never_lands():
+    """A re-send of its alerts would be a duplicate, never recorded: the
+    writer itself tries again (st2api restarting)."""
+    clock = Clock()
+    store = paged_store(clock)
+    writer = writer_over(store)
+    metrics = SensorMetrics()
+    recorder = IncidentRecorder(
+        store, mock.Mock(), TTL, 3 * DAY, metrics, IncidentView(), writer, hold=0,
+        retry_seconds=(0, 0),
+    )  # fmt: skip
+    put = store.put
+    refusals = iter([ConnectionError("st2api restarting")] * 2)
+
+    def flaky(key, doc, ttl=None):
+        if key.startswith(NOISE):
+            failure = next(refusals, None)
+            if failure is not None:
+                raise failure
+        return put(key, doc, ttl=ttl)
+
+    lost = alert(12, NOW - 60)
+    with mock.patch.object(store, "put", side_effect=flaky):
+        assert (
+            recorder.record([{**lost, "request_id": new_request_id(NOW), "received_at": iso(NOW)}])
+            == 1
+        )
+    assert metrics.record_failures._value.get() == 0
+    assert get_alert(store, lost["fingerprint"], KEEP)["current"]["state"] == "recorded"
+    down = alert(13, NOW - 60)
+    with mock.patch.object(store, "put", side_effect=ConnectionError("st2api down")):
+        assert (
+            recorder.record([{**down, "request_id": new_request_id(NOW), "received_at": iso(NOW)}])
+            == 0
+        )
+    assert metrics.record_failures._value.get() == 1, "counted once, after every try"

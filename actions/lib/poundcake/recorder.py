@@ -49,6 +49,9 @@ from poundcake.suppressions import Suppression
 
 # Deliveries that come due within this long of the first are written with it.
 BATCH_SECONDS = 1.0
+# A batch st2api refused is tried again after these pauses (a restarting
+# st2api): a re-send of its alerts would be a duplicate, never recorded.
+RETRY_SECONDS = (1.0, 3.0, 10.0)
 
 
 class IncidentRecorder:
@@ -64,8 +67,10 @@ class IncidentRecorder:
         max_queue: int = 100_000,
         hold: float = 15.0,
         writer: str = "",
+        retry_seconds: Tuple[float, ...] = RETRY_SECONDS,
     ) -> None:
         self._store = store
+        self._retry_seconds = retry_seconds
         self._log = log
         # A batch holds open incidents' events and the resolves that close them.
         self._ttl = Retention(unresolved_ttl, resolved_ttl).longest or None
@@ -175,17 +180,17 @@ class IncidentRecorder:
         written = 0
         for doc in noise.batches(events):
             key = noise.batch_key(hour(now), self._writer, next(self._seq))
-            try:
-                self._store.put(key, doc, ttl=self._ttl)
-            except Exception as exc:  # st2api down: keep serving
+            error = self._put(key, doc)
+            if error:  # st2api down for good: keep serving
                 self._metrics.record_failures.inc(len(doc["events"]))
-                self._log.warning(
-                    "recording %d incident(s) in %s failed: %s: %s (their trigger instances "
-                    "are in st2; a re-send of a still-firing alert records it)",
+                self._log.error(
+                    "recording %d incident(s) in %s failed after %d tries: %s (their "
+                    "poundcake.alerts_recorded trigger instances are in st2; get_alert and "
+                    "list_alerts will not show them)",
                     len(doc["events"]),
                     key,
-                    type(exc).__name__,
-                    exc,
+                    len(self._retry_seconds) + 1,
+                    error,
                 )
                 continue
             written += len(doc["events"])
@@ -196,6 +201,20 @@ class IncidentRecorder:
         if written and self._index is not None:
             self._index.flush()  # queryable now, not at the next 15 s flush
         return written
+
+    def _put(self, key: str, doc: Dict[str, Any]) -> str:
+        """Store one batch, trying again after each of ``retry_seconds``; ""
+        once stored, else the last error."""
+        error = ""
+        for pause in (0.0,) + tuple(self._retry_seconds):
+            time.sleep(pause)
+            try:
+                self._store.put(key, doc, ttl=self._ttl)
+                return ""
+            except Exception as exc:  # st2api restarting, or down
+                error = f"{type(exc).__name__}: {exc}"
+                self._log.warning("storing %s failed (%s); trying again", key, error)
+        return error
 
     def _event(self, payload: Mapping[str, Any], now: float) -> Dict[str, Any]:
         if payload["status"] == "resolved":
