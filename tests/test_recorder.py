@@ -235,6 +235,25 @@ class RecorderTest(BaseSensorTestCase):
         assert all(len(kvp.value) <= sizes.MAX_DOCUMENT_BYTES for kvp in stored)
         assert self.datastore.writes <= 0.01 * 10_000, self.datastore.writes
 
+    def test_a_delivery_st2_takes_after_the_deadline_is_still_recorded(self):
+        """The 503 makes Alertmanager re-send it, and the re-send is a
+        duplicate that records nothing: the late dispatch itself records."""
+        from test_sensor_webhook import ScriptedDispatch
+
+        hung = ScriptedDispatch(self.sensor_service, hang_calls={1})
+        noise = make_delivery(3)
+        with running_sensor(self, dispatch_timeout_seconds=0.5) as sensor:
+            first = self.post(sensor, noise)
+            assert self.shown(noise["alerts"][0]["fingerprint"]) is None
+            hung.release.set()
+            fingerprints = [a["fingerprint"] for a in noise["alerts"]]
+            wait_for(
+                lambda: all(self.shown(f) for f in fingerprints), "the late delivery's records"
+            )
+            again = self.post(sensor, noise)
+        assert first.status == 503 and again.status == 200
+        assert again.json["duplicates"] == 3 and hung.calls == 1, "st2 took it once"
+
 
 def test_noise_waits_for_a_delivery_still_reading_its_remediations():
     """A storm's groups at once: the noise of a delivery read first waits

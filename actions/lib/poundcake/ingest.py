@@ -44,6 +44,9 @@ from poundcake.triggers import (
 from poundcake.webhook_server import error_document
 from poundcake.workers import WorkerPool
 
+# How long after its delivery's deadline a dispatch still gets its records.
+LATE_SECONDS = 300.0
+
 # sensor_service.dispatch(trigger, payload, trace_tag)
 DispatchFunc = Callable[..., Any]
 
@@ -164,15 +167,30 @@ class AlertIngestor:
         wanted = [i for i in unique.values() if opted_in(i.payload)]
         rest = [i for i in unique.values() if not opted_in(i.payload)]
         sent: List[TriggerInstance] = []
-        counts = self._dispatch_all(wanted, deadline, sent)
+
+        def late(taken: List[TriggerInstance]) -> None:
+            self._took(request_id, taken)
+
+        counts = self._dispatch_all(wanted, deadline, sent, late=late)
         if sent:
             self._first.remediated()
         arrived()
         if rest:
             self._first.wait(min(self._timeout / 4, _remaining(deadline)))
-        more = self._dispatch_all(rest, deadline, sent, batched=self._batch_noise)
+        more = self._dispatch_all(rest, deadline, sent, batched=self._batch_noise, late=late)
         result.dispatched, result.duplicates, result.failed = (a + b for a, b in zip(counts, more))
         # After the whole delivery is in st2: recording never slows a dispatch.
+        self._took(request_id, sent)
+        if self._dispatch_groups and result.ok:
+            group = group_instance(delivery, fields, request_id, received_at)
+            g_dispatched, _, g_failed = self._dispatch_all([group], deadline)
+            result.group_dispatched = bool(g_dispatched)
+            result.failed += g_failed
+        return result
+
+    def _took(self, request_id: str, sent: List[TriggerInstance]) -> None:
+        """What follows st2 taking a delivery's alerts: the noise's records,
+        the view's watch of the opted-in ones, their index rows."""
         now = time.time()
         noise = [inst.payload for inst in sent if not opted_in(inst.payload)]
         if noise and self._recorder is not None:
@@ -183,12 +201,6 @@ class AlertIngestor:
                     self._view.watch(inst.payload, now)
         if self._index is not None:
             self._index.add(request_id, [inst.payload for inst in sent])
-        if self._dispatch_groups and result.ok:
-            group = group_instance(delivery, fields, request_id, received_at)
-            g_dispatched, _, g_failed = self._dispatch_all([group], deadline)
-            result.group_dispatched = bool(g_dispatched)
-            result.failed += g_failed
-        return result
 
     def _dispatch_all(
         self,
@@ -196,13 +208,16 @@ class AlertIngestor:
         deadline: float,
         sent: Optional[List[TriggerInstance]] = None,
         batched: bool = False,
+        late: Optional[Callable[[List[TriggerInstance]], None]] = None,
     ) -> Tuple[int, int, int]:
         """Claim and dispatch ``instances``; return (dispatched, duplicates,
         failed), counted in alerts. ``batched``: the claimed ones go out as
         ``poundcake.alerts_recorded`` instances (one per delivery, in parts)
         instead of one each.
 
-        ``sent`` collects the instances this call dispatched.
+        ``sent`` collects the instances this call dispatched by the deadline;
+        ``late`` is handed those that st2 takes after it (the re-send
+        Alertmanager makes of them is a duplicate, so it records nothing).
         """
         if not instances:
             return 0, 0, 0
@@ -238,6 +253,11 @@ class AlertIngestor:
         trigger = BATCH_TRIGGER if batched else instances[0].trigger
         if duplicates:
             self._metrics.duplicates.labels(trigger).inc(duplicates)
+        pending = [(inst, claim) for inst, claim in mine if not claim.done]
+        if pending and late is not None:
+            threading.Thread(
+                target=_follow, args=(pending, late), name="poundcake-late", daemon=True
+            ).start()
         timed_out = sum(1 for _, members in units if not all(c.done for _, c in members))
         if timed_out:
             # Not a failure yet: the dispatch may still succeed (then the
@@ -340,6 +360,18 @@ def _units(mine: List[Tuple[TriggerInstance, Claim]], batched: bool) -> List[_Un
         (batch, [(m, claim_of[id(m)]) for m in members])
         for batch, members in batch_instances([inst for inst, _ in mine])
     ]
+
+
+def _follow(
+    pending: List[Tuple[TriggerInstance, Claim]],
+    late: Callable[[List[TriggerInstance]], None],
+) -> None:
+    """Hand ``late`` the instances of dispatches that end well after their
+    delivery's deadline (at most ``LATE_SECONDS`` later)."""
+    until = time.monotonic() + LATE_SECONDS
+    taken = [inst for inst, claim in pending if claim.wait(_remaining(until))]
+    if taken:
+        late(taken)
 
 
 def _remaining(deadline: float) -> float:
