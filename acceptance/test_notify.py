@@ -22,6 +22,7 @@ from processes import AlertmanagerProcess
 from st2 import DONE, wait_until
 from story import new_case, parse_time
 from test_envelope import forget_rates
+from test_records import metric
 
 # The routing's waits, shortened: the people's route waits HUMAN_WAIT before
 # its first page, and GROUP_INTERVAL between pages.
@@ -116,6 +117,7 @@ def test_notify_failing_never_changes_the_remediation(alerting, target, configur
     # never empty (an empty value is left out): core.http declares no thread_ts
     undeclared["parameters"] = {**undeclared["parameters"], "thread_ts": "${tracking_id}"}
     configure(notifiers=[broken, undeclared])
+    counted = metric("poundcake_notifications_failed_total")
     target.unit("svc-notify-broken", "failed")
     alert = alerting.fire("ServiceDown", service="svc-notify-broken", auto_remediate="true")
     story = alerting.story(alert)
@@ -133,6 +135,12 @@ def test_notify_failing_never_changes_the_remediation(alerting, target, configur
     http = executions_of(st2, story.tracking_id, "core.http")
     assert len(http) == 2, "the undeclared parameter was never sent to st2"
     assert target.unit_state("svc-notify-broken") == "active"
+    # the sensor's /metrics counts them, from st2's failed poundcake.notify executions
+    wait_until(
+        lambda: metric("poundcake_notifications_failed_total") >= counted + 4,
+        30,
+        "poundcake_notifications_failed_total to count the four failed messages",
+    )
 
 
 # ------------------------------------------------- Alertmanager with people

@@ -81,7 +81,8 @@ class Notify(PoundCakeAction):
     def _failed(self, tracking_id: str, notifier: str, error: str) -> Result:
         self.logger.error("%s: notifier %s failed: %s", tracking_id, notifier, error)
         now = self.store().clock()
-        self._write(tracking_id, lambda r: tell.failed(r, f"notifier {notifier}", error, iso(now)))
+        what = f"notifier {notifier}"
+        self._write(tracking_id, lambda r: tell.failed(r, what, error, iso(now), writer=False))
         return False, {"tracking_id": tracking_id, "error": f"notifier {notifier}: {error}"}
 
     def _write(self, tracking_id: str, change: Any) -> None:

@@ -31,7 +31,7 @@ from poundcake.metrics import SensorMetrics  # noqa: E402
 from poundcake.recorder import IncidentRecorder  # noqa: E402
 from poundcake.settings import ConfigError, load_settings  # noqa: E402
 from poundcake.st2_api import St2Api  # noqa: E402
-from poundcake.state_metrics import RemediationMetrics, StatePoller  # noqa: E402
+from poundcake.state_metrics import FailedMessages, RemediationMetrics, StatePoller  # noqa: E402
 from poundcake.state_store import StateStore  # noqa: E402
 from poundcake.transitions import teller  # noqa: E402
 from poundcake.watchdog import Watchdog  # noqa: E402
@@ -140,6 +140,7 @@ class AlertmanagerWebhookSensor(Sensor):
                 teller(self.config or {}, self._log, self._st2_api),
             ),
             retention,
+            FailedMessages(self._st2_api, self._log),
         )
 
     def _st2_api(self) -> St2Api:

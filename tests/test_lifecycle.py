@@ -990,3 +990,21 @@ def test_a_failing_record_alert_escalates_and_fails_the_workflow():
     assert run.status == statuses.FAILED
     (message,) = [c.params["message"] for c in run.calls_to("poundcake.log_escalation")]
     assert "could not record ServiceDown" in message and "record_alert failed" in message
+
+
+def test_messages_that_fail_after_their_writer_are_counted_from_st2():
+    """A poundcake.notify that fails once the record left the poll's watch:
+    st2's list of failed executions is the witness, each id counted once."""
+    from unittest import mock
+
+    from poundcake.state_metrics import FailedMessages
+
+    listed = [[{"id": "e1"}], [{"id": "e2"}, {"id": "e1"}], [{"id": "e2"}, {"id": "e1"}]]
+
+    class Api:
+        def checked(self, method, path):
+            assert "action=poundcake.notify&status=failed" in path
+            return listed.pop(0)
+
+    failed = FailedMessages(lambda: Api(), mock.Mock())
+    assert [failed.new(), failed.new(), failed.new()] == [0, 1, 0], "from the sensor's start"

@@ -304,10 +304,14 @@ def told(record: Dict[str, Any], notifier: str, state: str, at: str, execution_i
     del entries[:-MAX_TOLD]
 
 
-def failed(record: Dict[str, Any], what: str, error: str, at: str) -> None:
-    """Count a failure to tell people (a notifier, the escalation alert, the silence)."""
+def failed(record: Dict[str, Any], what: str, error: str, at: str, writer: bool = True) -> None:
+    """Count a failure to tell people (a notifier, the escalation alert, the
+    silence). ``writer``: in the transition's writer (the sensor's metric
+    counts these from the record; a failed poundcake.notify from st2)."""
     book = bookkeeping(record)
     book["failures"] = book.get("failures", 0) + 1
+    if writer:
+        book["writer_failures"] = book.get("writer_failures", 0) + 1
     book["errors"] = (book.get("errors", []) + [{"what": what, "error": error, "at": at}])[
         -MAX_ERRORS:
     ]

@@ -15,9 +15,11 @@ once instead, to write the index.
   ``poundcake_escalations_failed_total`` (a failure whose record
   says ``escalated: false``) and ``poundcake_remediation_duration_seconds``
   count each remediation the sensor sees finish (from 0 at each sensor start);
-  ``poundcake_notifications_failed_total`` the failures to tell people
-  (a notifier, the escalation alert, the silence) its reads newly show
-  in a record's ``notifications``.
+  ``poundcake_notifications_failed_total`` the failures to tell people:
+  the writers' (starting a message, the escalation alert, the silence) its
+  reads newly show in a record's ``notifications``, and the messages that
+  failed later, as st2 lists its failed ``poundcake.notify`` executions
+  (one call a poll, :class:`FailedMessages`).
 - ``poundcake_active_remediations``, ``poundcake_suppressed_incidents`` and
   ``poundcake_breakers_open`` are what the view says now.
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -41,6 +43,7 @@ from poundcake.lifecycle_config import DEFAULT_RETENTION, Retention
 from poundcake.queries import recent
 from poundcake.reader import incidents
 from poundcake.recorder import IncidentRecorder
+from poundcake.st2_api import St2Api, St2ApiError
 from poundcake.state_store import BREAKER_OPEN, INCIDENT, StateStore
 from poundcake.suppressions import stored_windows
 from poundcake.watchdog import Watchdog
@@ -150,7 +153,40 @@ class RemediationMetrics:
 
 
 def _tell_failures(doc: Optional[Dict[str, Any]]) -> int:
-    return int(((doc or {}).get("notifications") or {}).get("failures") or 0)
+    return int(((doc or {}).get("notifications") or {}).get("writer_failures") or 0)
+
+
+class FailedMessages:
+    """The ``poundcake.notify`` executions st2 lists failed that the last
+    calls did not: a message fails after its writer is done, often after
+    the record left the poll's watch. The first call only takes note (the
+    counter starts at 0 with the sensor); at most ``PAGE`` a poll."""
+
+    PAGE = 100
+    KEPT = 1000
+
+    def __init__(self, api: Callable[[], St2Api], log: Any) -> None:
+        self._api = api
+        self._log = log
+        self._seen: Optional[Dict[str, None]] = None  # ids, oldest first
+
+    def new(self) -> int:
+        path = f"/executions?action=poundcake.notify&status=failed&limit={self.PAGE}"
+        try:
+            found = self._api().checked("GET", path + "&include_attributes=id") or []
+        except St2ApiError as exc:
+            self._log.warning("could not list failed poundcake.notify executions: %s", exc)
+            return 0
+        ids = [e["id"] for e in found if e.get("id")]
+        first = self._seen is None
+        seen = self._seen if self._seen is not None else {}
+        fresh = [i for i in ids if i not in seen]
+        for i in fresh:
+            seen[i] = None
+        while len(seen) > self.KEPT:
+            del seen[next(iter(seen))]
+        self._seen = seen
+        return 0 if first else len(fresh)
 
 
 class StatePoller:
@@ -170,8 +206,10 @@ class StatePoller:
         index: Optional[IndexWriter] = None,
         watchdog: Optional[Watchdog] = None,
         retention: Retention = DEFAULT_RETENTION,
+        failed_messages: Optional[FailedMessages] = None,
     ) -> None:
         self._metrics = metrics
+        self._failed_messages = failed_messages
         self._view = incidents
         self._board = board
         self._recorder = recorder
@@ -212,6 +250,8 @@ class StatePoller:
                 if record is not None:
                     shown = view(record)
                     self._metrics.finished(self._view.settle(tracking_id, shown), shown)
+        if self._failed_messages is not None:
+            self._metrics.notifications_failed.inc(self._failed_messages.new())
         breakers = store.records(BREAKER_OPEN)
         windows = stored_windows(store)
         shown = self._view.shown()
