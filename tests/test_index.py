@@ -594,3 +594,27 @@ def test_a_batch_st2api_refused_is_tried_again_and_counted_only_when_it_never_la
             == 0
         )
     assert metrics.record_failures._value.get() == 1, "counted once, after every try"
+
+
+def test_batches_are_read_in_pages_st2api_can_answer_however_light_the_first():
+    """Keys list in name order: light batches then a storm's 1 MB ones. Each
+    page of the sensor's start holds SEED_PAGE_BYTES of the heaviest a batch
+    may be, never 100 of them (100 MB: the kit's st2api answered 500)."""
+    from poundcake.queries import SEED_PAGE_BYTES
+    from poundcake.sizes import MAX_DOCUMENT_BYTES
+
+    clock = Clock()
+    service = LocalSensorService(sink=None)
+    store = StateStore(service, clock=clock)
+    pages = []
+    lister = store._list_page
+
+    def listed(prefix, offset, size):
+        pages.append(size)
+        return lister(prefix, offset, size)
+
+    store._list_page = listed
+    for i in range(30):
+        store.put(f"{NOISE}2026120208.w-{i:03d}", {"events": [{"i": i}]})
+    assert len(list(store.scan(f"{NOISE}2026120208.", SEED_PAGE_BYTES, MAX_DOCUMENT_BYTES))) == 30
+    assert set(pages) == {SEED_PAGE_BYTES // MAX_DOCUMENT_BYTES}

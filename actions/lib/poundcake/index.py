@@ -357,9 +357,11 @@ def hours_back_lazily(
     oldest: Optional[float] = None,
     suffix: str = "",
     page_bytes: Optional[int] = None,
+    largest: Optional[int] = None,
 ) -> Iterator[Tuple[float, Iterator[Dict[str, Any]]]]:
     """As :func:`hours_back`, each hour's documents read as they are taken
-    (in pages of about ``page_bytes``), every hour of a day with keys given."""
+    (in pages of about ``page_bytes``, values of at most ``largest``: see
+    ``StateStore.scan``), every hour of a day with keys given."""
     now = store.clock()
     newest = int(now // _HOUR) + 1  # one hour ahead: the sensor's clock may run ahead
     today = int(now // _DAY)
@@ -372,7 +374,7 @@ def hours_back_lazily(
         for at in range(min(newest, (day + 1) * 24 - 1), day * 24 - 1, -1):
             if oldest is not None and (at + 1) * _HOUR <= oldest:
                 return
-            scan = store.scan(f"{prefix}{hour(at * _HOUR)}.{suffix}", page_bytes)
+            scan = store.scan(f"{prefix}{hour(at * _HOUR)}.{suffix}", page_bytes, largest)
             yield at * _HOUR, (doc for _, doc in scan)
 
 

@@ -15,6 +15,7 @@ from poundcake.incidents import attention, view
 from poundcake.index import Entry
 from poundcake.lifecycle_config import DEFAULT_RETENTION, Retention
 from poundcake.reader import Reader, by_incident, incidents, newest_first
+from poundcake.sizes import MAX_DOCUMENT_BYTES
 from poundcake.state_store import INCIDENT, NOISE, StateStore, epoch, iso
 from poundcake.state_store import hour as hour_of
 from poundcake.tracking import request_time
@@ -249,7 +250,7 @@ def _near(
     events = [
         ev
         for when in (at, at + _HOUR)
-        for _, doc in store.scan(f"{NOISE}{hour_of(when)}.")
+        for _, doc in store.scan(f"{NOISE}{hour_of(when)}.", SEED_PAGE_BYTES, MAX_DOCUMENT_BYTES)
         for ev in doc["events"]
         if ev.get("request_id") == request_id
     ]
@@ -276,7 +277,12 @@ def recent(
     events: List[Dict[str, Any]] = []
     incidents_read = set()
     hours = index.hours_back_lazily(
-        store, NOISE, retention.longest, now - watch_seconds, page_bytes=SEED_PAGE_BYTES
+        store,
+        NOISE,
+        retention.longest,
+        now - watch_seconds,
+        page_bytes=SEED_PAGE_BYTES,
+        largest=MAX_DOCUMENT_BYTES,
     )
     for _, docs in hours:
         for doc in docs:

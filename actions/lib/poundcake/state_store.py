@@ -109,14 +109,20 @@ class StateStore:
         return bool(self._svc.delete_value(key, local=False))
 
     def scan(
-        self, prefix: str, page_bytes: Optional[int] = None
+        self, prefix: str, page_bytes: Optional[int] = None, largest: Optional[int] = None
     ) -> Iterator[Tuple[str, Dict[str, Any]]]:
         """Every (key, record) under ``prefix``, page by page (``page_bytes``:
         pages of about that many bytes, for values that may be large: the
-        first of 10 keys, the next sized by what the keys so far weighed)."""
+        first of 10 keys, the next sized by what the keys so far weighed).
+        ``largest``: the most a value under ``prefix`` may weigh (the sensor's
+        batches: 1 MB); every page then holds ``page_bytes // largest`` keys,
+        however light the first: keys list in name order, not by weight, and
+        a page of 100 batches would be 100 MB (the kit's st2api fails on it)."""
         seen = set()
         offset = 0
         size = 10 if page_bytes else PAGE
+        if page_bytes and largest:
+            size = max(1, min(PAGE, page_bytes // largest))
         while True:
             page = self._list_page(prefix, offset, size)
             self.calls += 1
@@ -128,8 +134,8 @@ class StateStore:
             if len(page or []) < size or not fresh:
                 return
             offset += len(page)
-            if page_bytes:
-                weight = sum(len(kvp.value) for kvp in page) / len(page)
+            if page_bytes and not largest:
+                weight = max(len(kvp.value) for kvp in page)  # the heaviest, not the mean
                 size = max(1, min(PAGE, int(page_bytes // max(weight, 1))))
 
     def records(self, prefix: str) -> List[Dict[str, Any]]:
