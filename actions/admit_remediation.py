@@ -59,8 +59,9 @@ class AdmitRemediation(PoundCakeAction):
             dry_run,
             remediation,
         )
-        self.transitions().tell(record, transitions(record, since), now, execution_id)
-        store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
+        told = self.transitions()
+        told.tell(record, transitions(record, since), now, execution_id)
+        told.store(store, key, record, self.lifecycle("unresolved_ttl_seconds"), now)
         return True, {
             "tracking_id": alert["tracking_id"],
             "remediate": verdict.remediate,

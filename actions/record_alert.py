@@ -65,8 +65,9 @@ class RecordAlert(PoundCakeAction):
             record["approval"] = {"why": verdict.approval["why"], "asked_at": record["updated_at"]}
         # awaiting_approval is told by note_approval, with the command that approves
         moved = [e for e in transitions(record, since) if e["state"] != "awaiting_approval"]
-        self.transitions().tell(record, moved, now, execution_id)
-        store.put(key, record, ttl=self.lifecycle("unresolved_ttl_seconds"))
+        told = self.transitions()
+        told.tell(record, moved, now, execution_id)
+        told.store(store, key, record, self.lifecycle("unresolved_ttl_seconds"), now)
         self.logger.info("%s: %s (%s)", alert["tracking_id"], decision.state, decision.note)
         return True, {
             "tracking_id": alert["tracking_id"],

@@ -192,3 +192,29 @@ def test_expiring_a_silence_twice_is_done_not_a_failure(am):
     api.expire_silence(silence_id)
     api.expire_silence(silence_id)
     assert am.silence(silence_id)["status"]["state"] == "expired"
+
+
+def test_a_record_st2_refuses_to_store_leaves_no_silence_behind(am):
+    """The silence's id lives in the record: a write that fails would leave
+    the alert muted to its bound, with nothing to expire it."""
+    from unittest import mock
+
+    from poundcake.transitions import Transitions
+
+    doc = labelled("silence-unstored")
+    found = fired(am, doc)
+    record = {
+        "tracking_id": doc["tracking_id"],
+        "fingerprint": found["fingerprint"],
+        "labels": found["labels"],
+        "remediation": {"workflow": "poundcake.remediate_service_down"},
+    }
+    told = Transitions({"alertmanager_url": am.url, "silence_while_remediating": True}, mock.Mock())
+    now = time.time()
+    told.tell(record, [{"state": "remediating", "note": "restart"}], now)
+    silence_id = record["silence"]["id"]
+    assert am.silence(silence_id)["status"]["state"] == "active"
+    refusing = mock.Mock(put=mock.Mock(side_effect=ConnectionError("st2api down")))
+    with pytest.raises(ConnectionError):
+        told.store(refusing, "poundcake.incident.x", record, 0, now)
+    assert am.silence(silence_id)["status"]["state"] == "expired"

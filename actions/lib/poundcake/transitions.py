@@ -193,6 +193,17 @@ class Transitions:
             return
         record["silence"] = {"id": silence_id, "created_at": iso(now), "ends_at": ends}
 
+    def store(self, store: Any, key: str, record: Dict[str, Any], ttl: int, now: float) -> None:
+        """Store the record ``tell`` was handed; if st2 refuses the write, the
+        silence it may have made is expired first (its id would be lost with
+        the record, and it would mute the alert to its bound), then the error
+        goes on to the caller."""
+        try:
+            store.put(key, record, ttl=ttl)
+        except Exception:
+            self.expire_silence(record, now, "the incident's record could not be stored")
+            raise
+
     def expire_silence(self, record: Dict[str, Any], now: float, why: str) -> None:
         """Expire the silence PoundCake holds for the incident, if any."""
         silence = held(record, now)
