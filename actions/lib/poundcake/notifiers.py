@@ -32,21 +32,6 @@ from urllib.parse import quote, urlencode
 
 from poundcake.inert import inert
 
-TRANSITIONS = (
-    "remediating",
-    "awaiting_approval",
-    "remediated",
-    "nothing_to_do",
-    "diagnosed",
-    "failed",
-    "not_cleared",
-    "not_approved",
-    "rate_limited",
-    "refused",
-    "skipped",
-    "unrouted",
-    "resolved",
-)
 # unrouted too: an opted-in alert nothing may remediate (a runbook no
 # allowed action matches, no rule ran process_alert) needs a human as much
 ESCALATIONS = (
@@ -57,6 +42,11 @@ ESCALATIONS = (
     "refused",
     "skipped",
     "unrouted",
+)
+TRANSITIONS = (
+    ("remediating", "awaiting_approval", "remediated", "nothing_to_do", "diagnosed")
+    + ESCALATIONS
+    + ("resolved",)
 )
 FIELDS = (
     "tracking_id",
