@@ -149,7 +149,10 @@ class AlertmanagerWebhookSensor(Sensor):
         sensor with lasts service_token_ttl, a day by default)."""
         store = getattr(self.sensor_service, "datastore_service", None)
         if store is not None and hasattr(store, "get_api_client"):
-            client = store.get_api_client()
+            try:
+                client = store.get_api_client()
+            except NotImplementedError:  # st2's test datastore service (st2-run-pack-tests)
+                return St2Api.from_env()
             return St2Api(client.endpoints["api"], client.token)
         return St2Api.from_env()
 

@@ -31,3 +31,8 @@ class BaseDatastoreService:
 
     def _get_datastore_key_prefix(self):
         return f"{self._pack_name}.{self._class_name}"
+
+    def get_api_client(self):
+        # As st2's: only the action and sensor services (which talk to st2api)
+        # implement it; st2tests' MockDatastoreService does not.
+        raise NotImplementedError("get_api_client() not implemented")
