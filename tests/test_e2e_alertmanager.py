@@ -154,7 +154,8 @@ def test_sigterm_drains_writes_held_records_and_exits_cleanly(stack, eventlet):
     )
     am.post_alerts(alerts(2, datetime.now(timezone.utc)))
     wait_for(lambda: len(alert_triggers(sensor)) >= 2, 20, what="2 triggers")
-    assert "poundcake_record_queue 2.0" in sensor.metrics(), "held"
+    # queued for the recorder just after the dispatch returns
+    wait_for(lambda: "poundcake_record_queue 2.0" in sensor.metrics(), 5, what="2 held")
     started = time.monotonic()
     assert sensor.stop() == 0, "SIGTERM must stop the sensor through cleanup()"
     assert time.monotonic() - started < 5
