@@ -35,7 +35,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACK_DIR = os.path.dirname(HERE)
@@ -166,34 +166,13 @@ def executions_for(st2: St2, since: str, tracking_ids: List[str]) -> int:
     return mine
 
 
-# Keys only opted-in work writes (process_alert's actions, the operator):
-# their writes in a storm's window are another alert's, never the storm's.
-NOT_THE_STORMS = ("poundcake.incident.", "poundcake.rate.", "poundcake.breaker_",
-                  "poundcake.suppression.", "poundcake.remediation_enabled")  # fmt: skip
-
-
-def storms_own(ti: Dict[str, Any]) -> bool:
-    """Whether a trigger instance in a storm's window can be the storm's: not
-    a ``poundcake.alert`` (alerts no rule remediates never make one: those in
-    the window are an earlier test's Alertmanager re-sending), not a write
-    of a key only opted-in work writes."""
-    if ti.get("trigger") == "poundcake.alert":
-        return False
-    payload = ti.get("payload") or {}
-    name = (payload.get("object") or payload.get("new_object") or {}).get("name", "")
-    return not name.startswith(NOT_THE_STORMS)
-
-
-def trigger_instances_since(
-    st2: St2, since: str, keep: Optional[Callable[[Dict[str, Any]], bool]] = None
-) -> Counter:
-    """Trigger instances st2's rules engine has taken since ``since`` (those
-    ``keep`` keeps), by trigger: the storm's own, and the
-    ``core.st2.key_value_pair.*`` ones st2 emits for every datastore write
-    (st2 has no switch for those). Listed without payloads (a batch's is
-    1 MB: a page of them is more than the kit's st2api answers); ``keep``
-    reads a datastore write's payload alone, by its id."""
-    counts: Counter = Counter()
+def trigger_instances_since(st2: St2, since: str) -> List[Dict[str, Any]]:
+    """Trigger instances st2's rules engine has taken since ``since``: the
+    storm's own, and the ``core.st2.key_value_pair.*`` ones st2 emits for
+    every datastore write (st2 has no switch for those). Listed without
+    payloads (a batch's is 1 MB: a page of them is more than the kit's st2api
+    answers)."""
+    found: List[Dict[str, Any]] = []
     offset = 0
     while True:
         page = st2.get(
@@ -203,16 +182,43 @@ def trigger_instances_since(
             offset=offset,
             include_attributes="id,trigger",
         )
-        for ti in page:
-            if keep is not None:
-                if ti.get("trigger", "").startswith("core.st2.key_value_pair."):
-                    ti = st2.get(f"triggerinstances/{ti['id']}")
-                if not keep(ti):
-                    continue
-            counts[ti.get("trigger", "?")] += 1
+        found.extend(page)
         if len(page) < 100:
-            return counts
+            return found
         offset += 100
+
+
+def by_trigger(instances: List[Dict[str, Any]]) -> Counter:
+    return Counter(ti.get("trigger", "?") for ti in instances)
+
+
+def storms_own(st2: St2, instances: List[Dict[str, Any]], marks: List[str]) -> Counter:
+    """The pack's trigger instances among ``instances`` that are the storm's,
+    by trigger: those whose payload (read alone, by id) names one of
+    ``marks`` (the run's label, its deliveries' request ids) or a key one of
+    those wrote (an index key names the batch it indexes). Another alert's
+    work in the window (an earlier test's Alertmanager re-sending, its
+    remediation's records, their index keys) names none of them, and a
+    regression that wrote per noise alert would name the run in each write."""
+    payloads = []
+    for ti in instances:
+        if ti.get("trigger", "").startswith(THEIRS):
+            doc = st2.get(f"triggerinstances/{ti['id']}")
+            payloads.append((doc.get("trigger", "?"), doc.get("payload") or {}))
+    objects = [(p.get("object") or p.get("new_object") or {}) for _, p in payloads]
+    # a datastore write's value is JSON in a string: searched as it is stored
+    texts = [
+        (trigger, json.dumps(payload) + str(o.get("value", "")))
+        for (trigger, payload), o in zip(payloads, objects)
+    ]
+    keys = [o.get("name", "") for o in objects]
+    named = [any(m in text for m in marks) for _, text in texts]
+    theirs = [k for k, n in zip(keys, named) if n and k]
+    return Counter(
+        trigger
+        for (trigger, text), n in zip(texts, named)
+        if n or any(f'"{k}"' in text for k in theirs)
+    )
 
 
 def quiet(st2: St2, token: str, since: str, settle: float = 3) -> Counter:
@@ -236,7 +242,7 @@ def quiet(st2: St2, token: str, since: str, settle: float = 3) -> Counter:
         )
         total = st2.count("triggerinstances")
         if not busy and total == last:
-            return trigger_instances_since(st2, since)
+            return by_trigger(trigger_instances_since(st2, since))
         last = -1 if busy else total
         time.sleep(settle if not busy else 1)
     raise RuntimeError("st2's rules engine still had trigger instances pending after 900 s")
@@ -248,9 +254,21 @@ def shown(st2: St2, request_id: str) -> int:
     return len(done["result"]["result"]["alerts"]) if done["status"] == "succeeded" else 0
 
 
+def clear_of_the_hour(seconds: float = 150) -> None:
+    """Wait for the hour to turn if it turns within ``seconds``: the index's
+    first flush of an hour compacts the last hour's fingerprints (up to
+    ``SHARDS`` writes, each naming every batch of that hour), a cost of the
+    hour and not of a storm that happens to straddle it."""
+    left = 3600 - time.time() % 3600
+    if left < seconds:
+        print(f"  (the hour turns in {left:.0f} s: the storm waits for it)")
+        time.sleep(left + 20)  # past the first flush of the new hour too
+
+
 def storm(st2: St2, token: str, sizes: List[int]) -> Dict[str, Any]:
     """Deliveries of ``sizes`` alerts no rule remediates, one after the other."""
-    run = uuid.uuid4().hex[:8]
+    run = uuid.uuid4().hex  # whole: no other text names it by chance
+    clear_of_the_hour()
     quiet(st2, token, stamp(time.time() - 1))  # nothing left over from before
     since = stamp(time.time() - 1)
     started = time.time()
@@ -263,9 +281,9 @@ def storm(st2: St2, token: str, sizes: List[int]) -> Dict[str, Any]:
     # (the get_request runs above add st2's action triggers: not theirs)
     quiet(st2, token, since)
     every = trigger_instances_since(st2, since)
-    own = trigger_instances_since(st2, since, storms_own)
-    taken = Counter({t: n for t, n in own.items() if t.startswith(THEIRS)})
-    others = sum(n for t, n in every.items() if t.startswith(THEIRS)) - sum(taken.values())
+    taken = storms_own(st2, every, [run] + [a["request_id"] for a in answers])
+    others = sum(n for t, n in by_trigger(every).items() if t.startswith(THEIRS))
+    others -= sum(taken.values())
     drained = time.time() - started - 3  # the last settle found nothing new
     alerts = sum(sizes)
     ids = [t for a in answers for t in a["tracking_ids"]]
