@@ -221,11 +221,11 @@ def storms_own(st2: St2, instances: List[Dict[str, Any]], marks: List[str]) -> C
     )
 
 
-def quiet(st2: St2, token: str, since: str, settle: float = 3) -> Counter:
+def quiet(st2: St2, token: str, since: str, settle: float = 3) -> List[Dict[str, Any]]:
     """Wait until the sensor's recorder has written what it holds and st2's
     rules engine has worked through the trigger instances it holds (the
     newest 100 all processed, and no new one for ``settle`` seconds); return
-    what occurred since ``since``, by trigger.
+    the trigger instances taken since ``since`` (without payloads).
 
     The rules engine stores a trigger instance as soon as it takes it off
     the bus and only then weighs it against the rules, so a backlog shows as
@@ -242,7 +242,7 @@ def quiet(st2: St2, token: str, since: str, settle: float = 3) -> Counter:
         )
         total = st2.count("triggerinstances")
         if not busy and total == last:
-            return by_trigger(trigger_instances_since(st2, since))
+            return trigger_instances_since(st2, since)
         last = -1 if busy else total
         time.sleep(settle if not busy else 1)
     raise RuntimeError("st2's rules engine still had trigger instances pending after 900 s")
@@ -279,8 +279,7 @@ def storm(st2: St2, token: str, sizes: List[int]) -> Dict[str, Any]:
     queryable = time.time() - started
     # what the alerts cost: their own trigger instances and the datastore's
     # (the get_request runs above add st2's action triggers: not theirs)
-    quiet(st2, token, since)
-    every = trigger_instances_since(st2, since)
+    every = quiet(st2, token, since)
     taken = storms_own(st2, every, [run] + [a["request_id"] for a in answers])
     others = sum(n for t, n in by_trigger(every).items() if t.startswith(THEIRS))
     others -= sum(taken.values())
