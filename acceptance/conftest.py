@@ -4,7 +4,7 @@ is a recording shim.
 
 Which st2: the st2 kit when ``RIG`` is set (``scripts/acceptance`` builds and
 starts it), else the one ``ST2_API_URL`` and ``ST2_AUTH_TOKEN``/``ST2_API_KEY``
-name (see the README's "Acceptance suite" for what a staging st2 needs).
+name (see docs/acceptance.md, "On your own (staging) st2").
 """
 
 from __future__ import annotations

@@ -90,10 +90,17 @@ def test_every_file_developers_md_names_exists():
         assert any(os.path.exists(p) for p in paths), f"DEVELOPERS.md names {name}, not in the pack"
 
 
-def test_every_example_config_is_shown_in_the_readme_as_it_is_tested():
+def test_every_example_config_is_shown_in_the_readme_or_its_notify_doc_as_it_is_tested():
     text = readme()
+    assert "(docs/notify.md)" in text, "the README must link the notifier reference"
+    with open(os.path.join(PACK_DIR, "docs", "notify.md")) as fp:
+        shown = text + fp.read()
     examples = glob.glob(os.path.join(PACK_DIR, "examples", "*", "*.y*ml"))
     assert len(examples) >= 5
     for path in examples:
         with open(path) as fp:
-            assert fp.read() in text, f"the README must show {path} as it is"
+            assert fp.read() in shown, f"the README or docs/notify.md must show {path} as it is"
+    # what issue 18 asks the README itself to show: Slack and the silence's routing
+    for name in ("notify/slack.yaml", "alertmanager/silence-routing.yml"):
+        with open(os.path.join(PACK_DIR, "examples", name)) as fp:
+            assert fp.read() in text, f"the README must show examples/{name} as it is"
