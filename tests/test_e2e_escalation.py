@@ -18,8 +18,9 @@ from test_envelope import SCOPE, payload, process
 from test_lifecycle import process_inputs, record
 from test_workflows import Shell
 
-from poundcake.alertmanager_api import ESCALATION
+from poundcake.alertmanager_api import ESCALATION, Alertmanager, AlertmanagerError
 from poundcake.state_store import epoch
+from poundcake.transitions import END_RETRY_SECONDS, Transitions
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +100,51 @@ def test_an_incident_escalates_once_and_never_carries_auto_remediate(am):
     assert alert["labels"]["poundcake_state"] == "refused"
     assert "auto_remediate" not in alert["labels"]
     assert rec["notifications"]["escalation"]["labels"] == alert["labels"]
+
+
+class Blinking(Alertmanager):
+    """The real Alertmanager, unreachable for the first ``down`` posts."""
+
+    def __init__(self, url, down):
+        super().__init__(url)
+        self.down, self.posts = down, 0
+
+    def post_alerts(self, alerts):
+        self.posts += 1
+        if self.posts <= self.down:
+            raise AlertmanagerError("POST /api/v2/alerts: connection refused")
+        super().post_alerts(alerts)
+
+
+class Log:
+    def __init__(self):
+        self.lines = []
+
+    def warning(self, *args):
+        self.lines.append(args[0] % args[1:])
+
+    error = warning
+
+
+@pytest.mark.parametrize("down, ended", [(len(END_RETRY_SECONDS), True), (9, False)])
+def test_the_escalation_end_is_tried_again_before_it_is_counted(am, down, ended):
+    case = f"esc-blink-{down}"
+    doc = labelled(case)
+    config = {"alertmanager_url": am.url}
+    _, _, rec, _ = process(doc, shared_datastore(), config, shell=Shell(fail={"act"}))
+    wait_for(lambda: escalations(am, case), 10, what="PoundCakeEscalation")
+    blinking, pauses, log = Blinking(am.url, down), [], Log()
+    told = Transitions(config, log, alertmanager=blinking, sleep=pauses.append)
+    told.tell(rec, [{"state": "resolved", "note": "the alert resolved"}], time.time())
+    assert pauses == list(END_RETRY_SECONDS) and blinking.posts == len(pauses) + 1
+    escalation = rec["notifications"]["escalation"]
+    if ended:  # the blip passed within the retries: ended in Alertmanager too
+        assert escalation["ended_at"] and rec["notifications"].get("failures", 0) == 0
+        wait_for(lambda: not escalations(am, case), 10, what="the escalation to end")
+    else:  # down for good: counted and logged, and it still pages (never ended quietly)
+        assert "ended_at" not in escalation and rec["notifications"]["failures"] == 1
+        assert escalations(am, case)
+        assert any("end of the escalation alert" in line for line in log.lines)
 
 
 # ------------------------------------------------------------ the silence

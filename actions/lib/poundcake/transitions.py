@@ -45,6 +45,9 @@ Tell = Callable[[Dict[str, Any], Optional[Dict[str, Any]]], None]
 NOTIFY = "poundcake.notify"
 DEFAULT_SILENCE_MAX = 900
 MONTH = 30 * 86400
+# The escalation's end is tried again after these pauses: it is told once (at
+# the resolve), and an end lost to a blip would page on to its far endsAt.
+END_RETRY_SECONDS = (1.0, 3.0)
 
 
 class Transitions:
@@ -54,10 +57,12 @@ class Transitions:
         logger: Any,
         st2: Callable[[], St2Api] = St2Api.from_env,
         alertmanager: Optional[Alertmanager] = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
         self.logger = logger
         self._st2 = st2
+        self._sleep = sleep
         self._trace: Optional[Tuple[St2Api, Optional[str]]] = None
         url = config.get("alertmanager_url") or ""
         self.alertmanager = alertmanager or (Alertmanager(url) if url else None)
@@ -152,10 +157,25 @@ class Transitions:
                 "startsAt": posted["starts_at"],
                 "endsAt": iso(now),
             }
-            if self._post(record, alert, now, "end of the escalation alert"):
+            what = "end of the escalation alert"
+            if self._post(record, alert, now, what, END_RETRY_SECONDS):
                 posted.update(ends_at=alert["endsAt"], ended_at=iso(now))
 
-    def _post(self, record: Dict[str, Any], alert: Dict, now: float, what: str) -> bool:
+    def _post(
+        self, record: Dict[str, Any], alert: Dict, now: float, what: str, retry: Tuple = ()
+    ) -> bool:
+        """Post ``alert``, again after each pause of ``retry``; a failure of
+        the last try is counted in the record."""
+        for pause in retry:
+            try:
+                self.alertmanager.post_alerts([alert])
+                return True
+            except AlertmanagerError as exc:
+                self.logger.warning(
+                    "%s: %s failed (%s); trying again in %.0f s",
+                    record["tracking_id"], what, exc, pause,
+                )  # fmt: skip
+                self._sleep(pause)
         try:
             self.alertmanager.post_alerts([alert])
         except AlertmanagerError as exc:
