@@ -172,6 +172,23 @@ def test_one_thread_per_incident_through_core_http(st2api, chat):
     assert tags == {doc["tracking_id"]}  # all in the incident's trace
 
 
+def test_a_resolve_of_several_incidents_looks_up_its_trace_once(st2api, chat, monkeypatch):
+    """close_incidents tells of each incident it closes with one API client."""
+    datastore = shared_datastore()
+    config = chat_config(chat.url, ["resolved"])
+    first = payload()
+    later = {**first, "starts_at": "2026-11-23T08:50:00Z"}
+    later["tracking_id"] = first["fingerprint"] + "-20261123T085000Z"
+    for doc in (first, later):
+        run, _, rec, _ = process(doc, datastore, config)
+        assert rec["state"] == "remediated"
+    monkeypatch.setenv("ST2_ACTION_EXECUTION_ID", "5f00000000000000000000aa")
+    resolve(later, config, datastore)
+    assert [record_of(datastore, d)["state"] for d in (first, later)] == ["resolved"] * 2
+    assert len(st2api.pending) == 2  # one message per incident
+    assert st2api.trace_lookups == 1
+
+
 def record_of(datastore, doc):
     from test_lifecycle import record
 

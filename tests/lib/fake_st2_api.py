@@ -58,6 +58,7 @@ class FakeSt2Api:
         self.executions = {}  # id -> execution, in creation order
         self.refused = []  # (ref, parameters, message)
         self.pending = []  # poundcake.notify executions not run yet
+        self.trace_lookups = 0  # GET /v1/traces (a writer looking up its own trace)
         self._lock = threading.Lock()
         outer = self
 
@@ -78,6 +79,7 @@ class FakeSt2Api:
                         self._send(404, {"faultstring": str(exc)})
                     return
                 if self.path.startswith("/v1/traces?"):  # no execution here is in a trace
+                    outer.trace_lookups += 1
                     self._send(200, [])
                     return
                 execution = outer.executions.get(self.path.rsplit("/", 1)[1])

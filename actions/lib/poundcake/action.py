@@ -53,7 +53,7 @@ class PoundCakeAction(Action):
 
     def telling(self, store: StateStore) -> Tell:
         """``close_incidents``' ``tell``: the resolve's transitions, handed on."""
-        return teller(self.config_dict(), self.logger, clock=store.clock)
+        return teller(self.config_dict(), self.logger, clock=store.clock, reuse=True)
 
     def lifecycle(self, key: str) -> Any:
         """A lifecycle setting (see lifecycle_config); a bad value is an error."""

@@ -246,12 +246,17 @@ def teller(
     logger: Any,
     st2: Callable[[], St2Api] = St2Api.from_env,
     clock: Callable[[], float] = time.time,
+    reuse: bool = False,
 ) -> Tell:
     """A ``Tell`` for writers that hand over a record and its last entry
     before the write (``close_incidents``, the watchdog). Each call asks
-    ``st2`` afresh: the sensor's token is renewed between calls."""
+    ``st2`` afresh (the sensor's token is renewed between calls), unless
+    ``reuse``: an action's run tells of all its records with one API client
+    and one look-up of its own trace."""
+    kept = Transitions(config, logger, st2) if reuse else None
 
     def tell(record: Dict[str, Any], since: Optional[Dict[str, Any]]) -> None:
-        Transitions(config, logger, st2).tell(record, transitions(record, since), clock())
+        told = kept or Transitions(config, logger, st2)
+        told.tell(record, transitions(record, since), clock())
 
     return tell
