@@ -71,6 +71,7 @@ def base_config(target: Target) -> Dict[str, Any]:
         "breaker_window_seconds": 3600,
         "observe_mode": False,
         "state_poll_seconds": 5,
+        "escalation_repost_seconds": 10,  # the sensor re-posts open escalations that often
         "board_username": "sre",
         "board_password": BOARD_REF,
         "st2_web_url": "https://st2.acceptance.test",

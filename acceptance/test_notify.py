@@ -235,6 +235,37 @@ def test_escalation_through_alertmanager_pages_a_human_until_it_resolves(
     )
 
 
+def test_escalation_kept_by_the_sensor_across_an_alertmanager_restart(
+    with_people, target, configure
+):
+    """Alertmanager forgets its alerts when it restarts; the sensor's state poll
+    re-posts the open escalation (escalation_repost_seconds, 10 s here)."""
+    alerting, am = with_people
+    configure(alertmanager_url=am.url)
+    target.unit("svc-esc-restart", "failed", restart="fail")
+    alert = alerting.fire("ServiceDown", service="svc-esc-restart", auto_remediate="true")
+    story = alerting.story(alert)
+    assert story.execution()["status"] == "failed"
+
+    def escalation():
+        return am.alerts(alertname="PoundCakeEscalation", case=alert.case)
+
+    (before,) = wait_until(escalation, 30, "PoundCakeEscalation in Alertmanager")
+    am.restart()
+    restarted = time.time()
+    am.post_alerts([alert.body()])  # Prometheus re-sends what still fires
+    (after,) = wait_until(escalation, 40, "the sensor to re-post the escalation")
+    FIGURES.append(
+        f"escalation: back in a restarted Alertmanager {time.time() - restarted:.1f} s "
+        "after its restart (escalation_repost_seconds 10)"
+    )
+    assert after["labels"] == before["labels"] and after["startsAt"] == before["startsAt"]
+    assert metric("poundcake_escalations_open") >= 1
+    alerting.resolve(alert)
+    wait_until(lambda: story.record()["state"] == "resolved", 60, "the resolve")
+    wait_until(lambda: not escalation(), 60, "the escalation to end with the resolve")
+
+
 def test_escalation_of_a_rate_limited_incident(with_people, target, configure, st2):
     alerting, am = with_people
     alertname = "RateEscalation" + new_case("r").split("-")[1]

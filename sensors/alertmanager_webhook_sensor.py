@@ -23,6 +23,7 @@ from st2reactor.sensor.base import Sensor  # noqa: E402
 
 from poundcake.board import Board  # noqa: E402
 from poundcake.dedup import DedupCache  # noqa: E402
+from poundcake.escalations import EscalationKeeper  # noqa: E402
 from poundcake.incident_view import IncidentView  # noqa: E402
 from poundcake.index import IndexWriter  # noqa: E402
 from poundcake.ingest import AlertIngestor  # noqa: E402
@@ -119,8 +120,17 @@ class AlertmanagerWebhookSensor(Sensor):
             )
             self._pool.close()
             raise
+        remediation_metrics = RemediationMetrics(metrics.registry)
+        keeper = None
+        if settings.escalation_repost_seconds:
+            keeper = EscalationKeeper(
+                settings.escalation_repost_seconds,
+                remediation_metrics,
+                self._log,
+                settings.alertmanager_url,
+            )
         self._poller = StatePoller(
-            RemediationMetrics(metrics.registry),
+            remediation_metrics,
             StateStore(self.sensor_service),  # its own: its call count is the poll's
             settings.state_poll_seconds,
             self._log,
@@ -141,6 +151,7 @@ class AlertmanagerWebhookSensor(Sensor):
             ),
             retention,
             FailedMessages(self._st2_api, self._log),
+            keeper,
         )
 
     def _st2_api(self) -> St2Api:

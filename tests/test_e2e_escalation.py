@@ -14,12 +14,15 @@ from orquesta import statuses
 from orquesta_harness import run_workflow
 from pack_actions import ActionHandler, shared_datastore
 from processes import AlertmanagerProcess, wait_for
+from prometheus_client import CollectorRegistry
 from test_envelope import SCOPE, payload, process
 from test_lifecycle import process_inputs, record
 from test_workflows import Shell
 
 from poundcake.alertmanager_api import ESCALATION, Alertmanager, AlertmanagerError
-from poundcake.state_store import epoch
+from poundcake.escalations import EscalationKeeper, kept
+from poundcake.state_metrics import RemediationMetrics
+from poundcake.state_store import epoch, iso
 from poundcake.transitions import END_RETRY_SECONDS, Transitions
 
 
@@ -145,6 +148,95 @@ def test_the_escalation_end_is_tried_again_before_it_is_counted(am, down, ended)
         assert "ended_at" not in escalation and rec["notifications"]["failures"] == 1
         assert escalations(am, case)
         assert any("end of the escalation alert" in line for line in log.lines)
+
+
+# ------------------------------------------- kept in Alertmanager by the sensor
+class Clock:
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self):
+        return self.now
+
+
+def keeper(clock=None, every=300):
+    """A keeper, and a reader of its metrics (by name, as /metrics shows them)."""
+    registry = CollectorRegistry()
+    metrics = RemediationMetrics(registry)
+    keep = EscalationKeeper(every, metrics, Log(), clock=clock or Clock())
+    return keep, registry.get_sample_value
+
+
+def failed_escalated(am, case, datastore=None):
+    """A failed remediation's record, its PoundCakeEscalation in ``am``."""
+    doc = labelled(case)
+    datastore = datastore if datastore is not None else shared_datastore()
+    config = {"alertmanager_url": am.url}
+    _, _, rec, _ = process(doc, datastore, config, shell=Shell(fail={"act"}))
+    (alert,) = wait_for(lambda: escalations(am, case), 10, what="PoundCakeEscalation")
+    assert rec["notifications"]["escalation"]["alertmanager_url"] == am.url
+    return doc, rec, alert, datastore
+
+
+def test_the_sensor_puts_an_open_escalation_back_after_alertmanager_restarts(am):
+    _, rec, before, _ = failed_escalated(am, "esc-restart")
+    am.restart()
+    assert escalations(am, "esc-restart") == []  # Alertmanager keeps no alerts across one
+    keep, metrics = keeper()
+    assert keep.keep([rec]) == 1
+    (after,) = wait_for(lambda: escalations(am, "esc-restart"), 10, what="the escalation back")
+    assert after["labels"] == before["labels"] and after["startsAt"] == before["startsAt"]
+    assert after["annotations"] == before["annotations"]
+    assert metrics("poundcake_escalations_open") == 1
+
+
+def test_the_sensor_posts_the_end_a_resolve_could_not(am):
+    doc, rec, _, datastore = failed_escalated(am, "esc-lost-end")
+    down = Transitions({"alertmanager_url": am.url}, Log(), alertmanager=Blinking(am.url, 9),
+                       sleep=lambda s: None)  # fmt: skip
+    down.tell(rec, [{"state": "resolved", "note": "the alert resolved"}], time.time())
+    rec["state"] = "resolved"  # as the resolve stored it, its end never posted
+    assert escalations(am, "esc-lost-end")
+    clock = Clock()
+    keep, metrics = keeper(clock)
+    assert keep.keep([rec]) == 1
+    wait_for(lambda: not escalations(am, "esc-lost-end"), 10, what="the escalation ended")
+    assert metrics("poundcake_escalations_open") == 0
+    clock.now += 301
+    assert keep.keep([rec]) == 0  # its end went: not posted again this run
+
+
+def test_a_round_every_repost_seconds_and_a_failure_counted_not_raised(am):
+    _, rec, _, _ = failed_escalated(am, "esc-rounds")
+    clock = Clock()
+    keep, metrics = keeper(clock, every=60)
+    assert keep.keep([rec]) == 1
+    assert keep.keep([rec]) == 0  # not due
+    clock.now += 61
+    assert keep.keep([rec]) == 1
+    rec["notifications"]["escalation"]["alertmanager_url"] = "http://127.0.0.1:9"
+    clock.now += 61
+    assert keep.keep([rec]) == 0
+    assert metrics("poundcake_notifications_failed_total") == 1
+
+
+def test_only_an_open_escalation_is_kept():
+    now = time.time()
+    book = {"labels": {"a": "b"}, "annotations": {}, "starts_at": iso(now - 60)}
+    book.update(ends_at=iso(now + 3600), alertmanager_url="http://am:9093")
+    doc = {"tracking_id": "t", "state": "failed", "notifications": {"escalation": book}}
+    assert kept(doc, "", now) == ("http://am:9093", {
+        "labels": {"a": "b"}, "annotations": {}, "startsAt": book["starts_at"],
+        "endsAt": book["ends_at"],
+    })  # fmt: skip
+    assert kept({**doc, "state": "resolved"}, "", now)[1]["endsAt"] == iso(now)
+    assert kept(doc, "", now + 7200) is None  # lived out
+    ended = {**book, "ended_at": iso(now)}
+    assert kept({**doc, "notifications": {"escalation": ended}}, "", now) is None
+    older = {k: v for k, v in book.items() if k != "alertmanager_url"}  # from before the URL
+    assert kept({**doc, "notifications": {"escalation": older}}, "", now) is None
+    assert kept({**doc, "notifications": {"escalation": older}}, "http://x", now)[0] == "http://x"
+    assert kept({"tracking_id": "t", "state": "failed"}, "http://x", now) is None
 
 
 # ------------------------------------------------------------ the silence

@@ -123,12 +123,20 @@ class _Prometheus:
                 yaml.safe_dump(content, fp)
         self.log = os.path.join(self.dir, f"{self.binary}.log")
         self._log_fp = open(self.log, "w")
-        self.proc = subprocess.Popen(
-            [path, *args(self.dir), f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self._log_fp,
-            stderr=subprocess.STDOUT,
-        )
+        self._command = [path, *args(self.dir), f"--web.listen-address=127.0.0.1:{self.port}"]
+        self._run()
+
+    def _run(self):
+        self.proc = subprocess.Popen(self._command, stdout=self._log_fp, stderr=subprocess.STDOUT)
         wait_for(self._ready, 30, what=f"{self.binary} /-/ready (log: {self.log})")
+
+    def restart(self):
+        """Stop it and start it again on its port, with its data folder (what
+        a restart in production keeps: Alertmanager's silences and
+        notification log, never its alerts)."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._run()
 
     def _ready(self):
         if self.proc.poll() is not None:

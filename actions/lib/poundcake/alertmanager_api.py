@@ -7,6 +7,8 @@
   without ``endsAt`` resolves itself after Alertmanager's resolve_timeout
   (5 min), so it carries an ``endsAt`` as far as the record may live
   (``unresolved_ttl_seconds``), and the incident's resolve ends it.
+  Alertmanager forgets alerts when it restarts: the sensor re-posts the
+  open ones (:mod:`poundcake.escalations`).
 - **The silence while PoundCake works.** Matching the alert's labels,
   bounded by ``silence_max_seconds``: if PoundCake dies the bound still
   ends it. A silence mutes every receiver, the pack's webhook too, so while

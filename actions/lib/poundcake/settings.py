@@ -52,6 +52,8 @@ class WebhookSettings:
     escalation_action: str = "poundcake.log_escalation"
     unrouted_after_seconds: int = 120
     stuck_after_seconds: int = 3600
+    alertmanager_url: str = ""
+    escalation_repost_seconds: int = 300
 
     @property
     def board_enabled(self) -> bool:
@@ -77,6 +79,7 @@ _INT_RANGES = {
     "unresolved_ttl_seconds": (0, 10 * 365 * 86400),
     "unrouted_after_seconds": (10, 86400),
     "stuck_after_seconds": (60, 7 * 86400),
+    "escalation_repost_seconds": (0, 86400),
 }
 _FLOAT_RANGES = {
     "request_read_timeout_seconds": (0.1, 3600.0),
@@ -96,6 +99,7 @@ _STRINGS = (
     "board_password",
     "st2_web_url",
     "escalation_action",
+    "alertmanager_url",
 )
 _BOOLS = ("allow_unauthenticated", "dispatch_alert_group")
 _CHOICES = {"noise_triggers": NOISE_TRIGGERS}

@@ -21,7 +21,9 @@ once instead, to write the index.
   failed later, as st2 lists its failed ``poundcake.notify`` executions
   (one call a poll, :class:`FailedMessages`).
 - ``poundcake_active_remediations``, ``poundcake_suppressed_incidents`` and
-  ``poundcake_breakers_open`` are what the view says now.
+  ``poundcake_breakers_open`` are what the view says now, and
+  ``poundcake_escalations_open`` the escalations the poll keeps in
+  Alertmanager (:mod:`poundcake.escalations`).
 
 Records expire by st2's key TTL (``incident_ttl_seconds`` from their
 resolve), so the poll deletes nothing.
@@ -36,6 +38,7 @@ from typing import Any, Callable, Dict, List, Optional
 from prometheus_client import Counter, Gauge, Histogram
 
 from poundcake.board import Board
+from poundcake.escalations import EscalationKeeper
 from poundcake.incident_view import WATCH_SECONDS, IncidentView
 from poundcake.incidents import view
 from poundcake.index import IndexWriter, indexed
@@ -69,6 +72,11 @@ class RemediationMetrics:
         self.notifications_failed = Counter(
             "poundcake_notifications_failed",
             "Failures to tell people (a notifier, the escalation alert, the silence).",
+            registry=registry,
+        )
+        self.escalations_open = Gauge(
+            "poundcake_escalations_open",
+            "Open PoundCakeEscalation alerts the sensor keeps in Alertmanager.",
             registry=registry,
         )
         self.duration = Histogram(
@@ -207,8 +215,10 @@ class StatePoller:
         watchdog: Optional[Watchdog] = None,
         retention: Retention = DEFAULT_RETENTION,
         failed_messages: Optional[FailedMessages] = None,
+        escalations: Optional[EscalationKeeper] = None,
     ) -> None:
         self._metrics = metrics
+        self._escalations = escalations
         self._failed_messages = failed_messages
         self._view = incidents
         self._board = board
@@ -256,6 +266,12 @@ class StatePoller:
         windows = stored_windows(store)
         shown = self._view.shown()
         self._metrics.show(shown, breakers)
+        if self._escalations is not None:
+            try:
+                self._escalations.keep(shown)
+            except Exception as exc:  # a bug: the poll's other work goes on
+                self._metrics.notifications_failed.inc()
+                self._log.error("keeping PoundCakeEscalation alerts failed: %s", exc)
         if self._recorder is not None:
             self._recorder.set_suppressions(windows)
         if self._board is not None:

@@ -13,7 +13,8 @@ stored with the state that told it, once:
   remediation, its state or its reason; it is counted in the record's
   ``notifications`` and logged;
 - an escalating transition posts ``PoundCakeEscalation`` once per
-  incident (with ``alertmanager_url``), and the resolve ends it;
+  incident (with ``alertmanager_url``), and the resolve ends it; the
+  sensor keeps it in Alertmanager meanwhile (:mod:`poundcake.escalations`);
 - ``remediating`` (not a dry run) creates the silence
   (``silence_while_remediating``); every other transition expires it,
   but ``remediated`` when ``await_clear`` follows, which expires it once
@@ -145,6 +146,7 @@ class Transitions:
             alert = escalation_alert(record, state, fields, iso(now), iso(now + ttl))
             if self._post(record, alert, now, "escalation alert"):
                 book["escalation"] = {
+                    "alertmanager_url": self.alertmanager.url,  # the sensor keeps it there
                     "labels": alert["labels"],
                     "annotations": alert["annotations"],
                     "starts_at": alert["startsAt"],
