@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 from chat_server import ChatServer, chat_notifier
-from conftest import FIGURES, PACK_DIR, WEBHOOK_URL, Alerting
+from conftest import FIGURES, PACK_DIR, WEBHOOK_URL, Alerting, restart_sensor
 from processes import AlertmanagerProcess
 from st2 import DONE, wait_until
 from story import new_case, parse_time
@@ -236,34 +236,49 @@ def test_escalation_through_alertmanager_pages_a_human_until_it_resolves(
 
 
 def test_escalation_kept_by_the_sensor_across_an_alertmanager_restart(
-    with_people, target, configure
+    with_people, target, configure, people
 ):
-    """Alertmanager forgets its alerts when it restarts; the sensor's state poll
-    re-posts the open escalation (escalation_repost_seconds, 10 s here)."""
+    """Alertmanager forgets its alerts when it restarts; the sensor re-posts
+    the open escalation (escalation_repost_seconds, 10 s here), and the human
+    it already paged is not paged again."""
     alerting, am = with_people
     configure(alertmanager_url=am.url)
-    target.unit("svc-esc-restart", "failed", restart="fail")
-    alert = alerting.fire("ServiceDown", service="svc-esc-restart", auto_remediate="true")
-    story = alerting.story(alert)
-    assert story.execution()["status"] == "failed"
+    restart_sensor()  # the sensor reads alertmanager_url at its start
+    try:
+        target.unit("svc-esc-restart", "failed", restart="fail")
+        alert = alerting.fire("ServiceDown", service="svc-esc-restart", auto_remediate="true")
+        story = alerting.story(alert)
+        assert story.execution()["status"] == "failed"
 
-    def escalation():
-        return am.alerts(alertname="PoundCakeEscalation", case=alert.case)
+        def escalation():
+            return am.alerts(alertname="PoundCakeEscalation", case=alert.case)
 
-    (before,) = wait_until(escalation, 30, "PoundCakeEscalation in Alertmanager")
-    am.restart()
-    restarted = time.time()
-    am.post_alerts([alert.body()])  # Prometheus re-sends what still fires
-    (after,) = wait_until(escalation, 40, "the sensor to re-post the escalation")
-    FIGURES.append(
-        f"escalation: back in a restarted Alertmanager {time.time() - restarted:.1f} s "
-        "after its restart (escalation_repost_seconds 10)"
-    )
-    assert after["labels"] == before["labels"] and after["startsAt"] == before["startsAt"]
-    assert metric("poundcake_escalations_open") >= 1
-    alerting.resolve(alert)
-    wait_until(lambda: story.record()["state"] == "resolved", 60, "the resolve")
-    wait_until(lambda: not escalation(), 60, "the escalation to end with the resolve")
+        def pages():
+            found = paged(people, alertname="PoundCakeEscalation", case=alert.case)
+            return [p for p in found if p["sent_status"] == "firing"]
+
+        (before,) = wait_until(escalation, 30, "PoundCakeEscalation in Alertmanager")
+        assert before["labels"]["poundcake_tracking_id"] == story.tracking_id
+        page_at(people, "PoundCakeEscalation", alert.case)
+        am.restart()
+        restarted = time.time()
+        am.post_alerts([alert.body()])  # Prometheus re-sends what still fires
+        (after,) = wait_until(escalation, 40, "the sensor to re-post the escalation")
+        back = time.time() - restarted
+        assert after["labels"] == before["labels"] and after["startsAt"] == before["startsAt"]
+        assert metric("poundcake_escalations_open") >= 1
+        time.sleep(HUMAN_WAIT + 2 * GROUP_INTERVAL + 3)  # the human route's next flush
+        assert len(pages()) == 1, "the re-post paged the human again"
+        FIGURES.append(
+            f"escalation: back in a restarted Alertmanager {back:.1f} s after its restart "
+            "(escalation_repost_seconds 10); the human paged once"
+        )
+        alerting.resolve(alert)
+        wait_until(lambda: story.record()["state"] == "resolved", 60, "the resolve")
+        wait_until(lambda: not escalation(), 60, "the escalation to end with the resolve")
+    finally:
+        configure()
+        restart_sensor()
 
 
 def test_escalation_of_a_rate_limited_incident(with_people, target, configure, st2):

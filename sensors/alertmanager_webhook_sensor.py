@@ -21,6 +21,7 @@ if _LIB not in sys.path:
 
 from st2reactor.sensor.base import Sensor  # noqa: E402
 
+from poundcake.alertmanager_api import Alertmanager  # noqa: E402
 from poundcake.board import Board  # noqa: E402
 from poundcake.dedup import DedupCache  # noqa: E402
 from poundcake.escalations import EscalationKeeper  # noqa: E402
@@ -122,12 +123,15 @@ class AlertmanagerWebhookSensor(Sensor):
             raise
         remediation_metrics = RemediationMetrics(metrics.registry)
         keeper = None
-        if settings.escalation_repost_seconds:
+        if settings.alertmanager_url and settings.escalation_repost_seconds:
             keeper = EscalationKeeper(
+                StateStore(self.sensor_service),
+                _coordination_lock,
+                Alertmanager(settings.alertmanager_url),
                 settings.escalation_repost_seconds,
+                settings.incident_ttl_seconds,
                 remediation_metrics,
                 self._log,
-                settings.alertmanager_url,
             )
         self._poller = StatePoller(
             remediation_metrics,
@@ -147,7 +151,12 @@ class AlertmanagerWebhookSensor(Sensor):
                 settings.stuck_after_seconds,
                 self._log,
                 settings.unresolved_ttl_seconds,
-                teller(self.config or {}, self._log, self._st2_api),
+                teller(
+                    self.config or {},
+                    self._log,
+                    self._st2_api,
+                    store=StateStore(self.sensor_service),
+                ),
             ),
             retention,
             FailedMessages(self._st2_api, self._log),

@@ -5,6 +5,7 @@ process_alert runs in the workflow harness with the pack's real actions;
 Alertmanager is real, its one receiver a loopback recorder.
 """
 
+import contextlib
 import threading
 import time
 
@@ -20,9 +21,9 @@ from test_lifecycle import process_inputs, record
 from test_workflows import Shell
 
 from poundcake.alertmanager_api import ESCALATION, Alertmanager, AlertmanagerError
-from poundcake.escalations import EscalationKeeper, kept
+from poundcake.escalations import EscalationKeeper, open_escalation
 from poundcake.state_metrics import RemediationMetrics
-from poundcake.state_store import epoch, iso
+from poundcake.state_store import ESCALATION_KEPT, INCIDENT, StateStore, epoch, iso
 from poundcake.transitions import END_RETRY_SECONDS, Transitions
 
 
@@ -61,8 +62,6 @@ def escalations(am, case):
 
 # ------------------------------------------------------- the escalation
 def test_a_failed_remediation_pages_through_alertmanager_until_it_resolves(am, receiver):
-    from test_notify import resolve
-
     doc = labelled("esc-failed")
     config = {"alertmanager_url": am.url}
     datastore = shared_datastore()
@@ -106,16 +105,18 @@ def test_an_incident_escalates_once_and_never_carries_auto_remediate(am):
 
 
 class Blinking(Alertmanager):
-    """The real Alertmanager, unreachable for the first ``down`` posts."""
+    """The real Alertmanager, unreachable (or refusing: not ``retryable``)
+    for the first ``down`` posts."""
 
-    def __init__(self, url, down):
+    def __init__(self, url, down, retryable=True):
         super().__init__(url)
-        self.down, self.posts = down, 0
+        self.down, self.posts, self.retryable = down, 0, retryable
 
     def post_alerts(self, alerts):
         self.posts += 1
         if self.posts <= self.down:
-            raise AlertmanagerError("POST /api/v2/alerts: connection refused")
+            said = "connection refused" if self.retryable else "HTTP 400 bad alert"
+            raise AlertmanagerError(f"POST /api/v2/alerts: {said}", self.retryable)
         super().post_alerts(alerts)
 
 
@@ -150,6 +151,16 @@ def test_the_escalation_end_is_tried_again_before_it_is_counted(am, down, ended)
         assert any("end of the escalation alert" in line for line in log.lines)
 
 
+def test_a_refused_end_is_not_tried_again(am):
+    doc = labelled("esc-refused-end")
+    config = {"alertmanager_url": am.url}
+    _, _, rec, _ = process(doc, shared_datastore(), config, shell=Shell(fail={"act"}))
+    blinking, pauses = Blinking(am.url, 9, retryable=False), []
+    told = Transitions(config, Log(), alertmanager=blinking, sleep=pauses.append)
+    told.tell(rec, [{"state": "resolved", "note": "the alert resolved"}], time.time())
+    assert pauses == [] and blinking.posts == 1 and rec["notifications"]["failures"] == 1
+
+
 # ------------------------------------------- kept in Alertmanager by the sensor
 class Clock:
     def __init__(self):
@@ -159,84 +170,107 @@ class Clock:
         return self.now
 
 
-def keeper(clock=None, every=300):
-    """A keeper, and a reader of its metrics (by name, as /metrics shows them)."""
+def keeper(datastore, url, clock=None, every=300, locks=None):
+    """The sensor's keeper over the actions' datastore, and a reader of its
+    metrics (by name, as /metrics shows them)."""
     registry = CollectorRegistry()
-    metrics = RemediationMetrics(registry)
-    keep = EscalationKeeper(every, metrics, Log(), clock=clock or Clock())
+
+    def lock(name):
+        (locks if locks is not None else []).append(name)
+        return contextlib.nullcontext()
+
+    keep = EscalationKeeper(
+        StateStore(datastore), lock, Alertmanager(url), every, 3600,
+        RemediationMetrics(registry), Log(), clock=clock or Clock(),
+    )  # fmt: skip
     return keep, registry.get_sample_value
 
 
-def failed_escalated(am, case, datastore=None):
-    """A failed remediation's record, its PoundCakeEscalation in ``am``."""
+def resolve(doc, config, datastore):
+    from test_notify import resolve as resolved_by_the_action
+
+    resolved_by_the_action(doc, config, datastore)
+
+
+def failed_escalated(am, case):
+    """A failed remediation's record, its PoundCakeEscalation in ``am``, named for the sensor."""
     doc = labelled(case)
-    datastore = datastore if datastore is not None else shared_datastore()
+    datastore = shared_datastore()
     config = {"alertmanager_url": am.url}
     _, _, rec, _ = process(doc, datastore, config, shell=Shell(fail={"act"}))
     (alert,) = wait_for(lambda: escalations(am, case), 10, what="PoundCakeEscalation")
-    assert rec["notifications"]["escalation"]["alertmanager_url"] == am.url
+    assert alert["labels"]["poundcake_tracking_id"] == doc["tracking_id"]
+    assert StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"])
     return doc, rec, alert, datastore
 
 
 def test_the_sensor_puts_an_open_escalation_back_after_alertmanager_restarts(am):
-    _, rec, before, _ = failed_escalated(am, "esc-restart")
+    doc, _, before, datastore = failed_escalated(am, "esc-restart")
     am.restart()
     assert escalations(am, "esc-restart") == []  # Alertmanager keeps no alerts across one
-    keep, metrics = keeper()
-    assert keep.keep([rec]) == 1
+    locks = []
+    keep, metric = keeper(datastore, am.url, locks=locks)
+    assert keep.keep()["firing"] >= 1
     (after,) = wait_for(lambda: escalations(am, "esc-restart"), 10, what="the escalation back")
     assert after["labels"] == before["labels"] and after["startsAt"] == before["startsAt"]
     assert after["annotations"] == before["annotations"]
-    assert metrics("poundcake_escalations_open") == 1
+    assert INCIDENT + doc["tracking_id"] in locks  # read and posted under the incident's lock
+    assert metric("poundcake_escalations_open") >= 1
 
 
-def test_the_sensor_posts_the_end_a_resolve_could_not(am):
-    doc, rec, _, datastore = failed_escalated(am, "esc-lost-end")
-    down = Transitions({"alertmanager_url": am.url}, Log(), alertmanager=Blinking(am.url, 9),
-                       sleep=lambda s: None)  # fmt: skip
-    down.tell(rec, [{"state": "resolved", "note": "the alert resolved"}], time.time())
-    rec["state"] = "resolved"  # as the resolve stored it, its end never posted
-    assert escalations(am, "esc-lost-end")
+def test_a_keeper_never_brings_back_an_escalation_its_resolve_ended(am):
+    doc, _, _, datastore = failed_escalated(am, "esc-ended")
+    resolve(doc, {**SCOPE, "alertmanager_url": am.url}, datastore)
+    wait_for(lambda: not escalations(am, "esc-ended"), 10, what="the escalation ended")
+    keep, _ = keeper(datastore, am.url)
+    assert keep.keep()["dropped"] >= 1
+    assert StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"]) is None
+    time.sleep(1)
+    assert escalations(am, "esc-ended") == []
+
+
+def test_the_sensor_posts_and_records_the_end_a_resolve_could_not(am):
+    doc, _, _, datastore = failed_escalated(am, "esc-lost-end")
+    resolve(doc, {**SCOPE, "alertmanager_url": "http://127.0.0.1:9"}, datastore)  # unreachable
+    rec = record(datastore, doc["tracking_id"])
+    assert rec["state"] == "resolved" and rec["notifications"]["failures"] == 1
+    assert escalations(am, "esc-lost-end")  # still paging
     clock = Clock()
-    keep, metrics = keeper(clock)
-    assert keep.keep([rec]) == 1
+    keep, _ = keeper(datastore, am.url, clock)
+    assert keep.keep()["ended"] >= 1
     wait_for(lambda: not escalations(am, "esc-lost-end"), 10, what="the escalation ended")
-    assert metrics("poundcake_escalations_open") == 0
+    ended = record(datastore, doc["tracking_id"])["notifications"]["escalation"]
+    assert ended["ended_at"] and ended["ended_by"] == "the sensor's escalation keeper"
+    assert StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"]) is None
     clock.now += 301
-    assert keep.keep([rec]) == 0  # its end went: not posted again this run
+    assert keep.keep()["ended"] == 0  # nothing left to end
 
 
-def test_a_round_every_repost_seconds_and_a_failure_counted_not_raised(am):
-    _, rec, _, _ = failed_escalated(am, "esc-rounds")
+def test_a_round_every_repost_seconds_and_alertmanager_down_counted_not_raised(am):
+    doc, _, _, datastore = failed_escalated(am, "esc-rounds")
     clock = Clock()
-    keep, metrics = keeper(clock, every=60)
-    assert keep.keep([rec]) == 1
-    assert keep.keep([rec]) == 0  # not due
+    keep, metric = keeper(datastore, "http://127.0.0.1:9", clock, every=60)
+    assert keep.keep() == {"firing": 0, "ended": 0, "dropped": 0}  # the first post failed
+    assert metric("poundcake_notifications_failed_total") == 1
+    assert keep.keep() == {}  # not due
     clock.now += 61
-    assert keep.keep([rec]) == 1
-    rec["notifications"]["escalation"]["alertmanager_url"] = "http://127.0.0.1:9"
-    clock.now += 61
-    assert keep.keep([rec]) == 0
-    assert metrics("poundcake_notifications_failed_total") == 1
+    keep.keep()
+    assert metric("poundcake_notifications_failed_total") == 2  # once a round
+    assert StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"])  # kept for the next
 
 
-def test_only_an_open_escalation_is_kept():
+def test_a_record_that_holds_no_escalation_drops_its_name():
     now = time.time()
     book = {"labels": {"a": "b"}, "annotations": {}, "starts_at": iso(now - 60)}
-    book.update(ends_at=iso(now + 3600), alertmanager_url="http://am:9093")
-    doc = {"tracking_id": "t", "state": "failed", "notifications": {"escalation": book}}
-    assert kept(doc, "", now) == ("http://am:9093", {
-        "labels": {"a": "b"}, "annotations": {}, "startsAt": book["starts_at"],
-        "endsAt": book["ends_at"],
-    })  # fmt: skip
-    assert kept({**doc, "state": "resolved"}, "", now)[1]["endsAt"] == iso(now)
-    assert kept(doc, "", now + 7200) is None  # lived out
-    ended = {**book, "ended_at": iso(now)}
-    assert kept({**doc, "notifications": {"escalation": ended}}, "", now) is None
-    older = {k: v for k, v in book.items() if k != "alertmanager_url"}  # from before the URL
-    assert kept({**doc, "notifications": {"escalation": older}}, "", now) is None
-    assert kept({**doc, "notifications": {"escalation": older}}, "http://x", now)[0] == "http://x"
-    assert kept({"tracking_id": "t", "state": "failed"}, "http://x", now) is None
+    book["ends_at"] = iso(now + 3600)
+    assert open_escalation({"notifications": {"escalation": book}}, now) is book
+    assert open_escalation({"notifications": {"escalation": book}}, now + 7200) is None
+    assert (
+        open_escalation({"notifications": {"escalation": {**book, "ended_at": "x"}}}, now) is None
+    )
+    for broken in (None, {}, {"notifications": "x"}, {"notifications": {"escalation": "x"}},
+                   {"notifications": {"escalation": {"labels": {}}}}):  # fmt: skip
+        assert open_escalation(broken, now) is None
 
 
 # ------------------------------------------------------------ the silence

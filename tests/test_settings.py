@@ -44,6 +44,8 @@ def test_allow_unauthenticated_must_be_explicit():
             "no such file",
         ),
         ({"bearer_token": 12}, "bearer_token must be a string"),
+        ({"bearer_token": "t", "escalation_repost_seconds": -1}, "escalation_repost_seconds"),
+        ({"bearer_token": "t", "alertmanager_url": 9093}, "alertmanager_url must be a string"),
     ],
 )
 def test_bad_values_name_the_key(config, message):

@@ -49,11 +49,11 @@ class PoundCakeAction(Action):
 
     def transitions(self) -> Transitions:
         """Where a write hands its transitions: messages, escalation alert, silence."""
-        return Transitions(self.config_dict(), self.logger)
+        return Transitions(self.config_dict(), self.logger, store=self.store())
 
     def telling(self, store: StateStore) -> Tell:
         """``close_incidents``' ``tell``: the resolve's transitions, handed on."""
-        return teller(self.config_dict(), self.logger, clock=store.clock, reuse=True)
+        return teller(self.config_dict(), self.logger, clock=store.clock, reuse=True, store=store)
 
     def lifecycle(self, key: str) -> Any:
         """A lifecycle setting (see lifecycle_config); a bad value is an error."""

@@ -8,7 +8,8 @@
   (5 min), so it carries an ``endsAt`` as far as the record may live
   (``unresolved_ttl_seconds``), and the incident's resolve ends it.
   Alertmanager forgets alerts when it restarts: the sensor re-posts the
-  open ones (:mod:`poundcake.escalations`).
+  open ones (:mod:`poundcake.escalations`). ``poundcake_tracking_id`` makes
+  each incident's its own alert: the end of one never ends another's.
 - **The silence while PoundCake works.** Matching the alert's labels,
   bounded by ``silence_max_seconds``: if PoundCake dies the bound still
   ends it. A silence mutes every receiver, the pack's webhook too, so while
@@ -35,7 +36,13 @@ _SPLIT = re.compile(r"\{ \{|\} \}|\{ %|% \}|\{ #|# \}|< %|% >")
 
 
 class AlertmanagerError(ValueError):
-    """Alertmanager refused or could not be reached; the message says which."""
+    """Alertmanager refused or could not be reached; the message says which.
+    ``retryable``: unreachable or a 5xx (Alertmanager's own retry rule), not
+    a refusal that would be the same next time."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class Alertmanager:
@@ -49,10 +56,11 @@ class Alertmanager:
                 method, f"{self.url}/api/v2{path}", timeout=self.timeout, **kwargs
             )
         except requests.RequestException as exc:
-            raise AlertmanagerError(f"Alertmanager {method} {path} failed: {exc}") from exc
+            raise AlertmanagerError(f"Alertmanager {method} {path} failed: {exc}", True) from exc
         if response.status_code >= 400:
             raise AlertmanagerError(
-                f"Alertmanager {method} {path}: HTTP {response.status_code} {response.text[:300]}"
+                f"Alertmanager {method} {path}: HTTP {response.status_code} {response.text[:300]}",
+                response.status_code >= 500,
             )
         return response
 
@@ -97,6 +105,7 @@ def escalation_alert(
         alertname=ESCALATION,
         poundcake_alertname=record.get("alertname", ""),
         poundcake_state=state,
+        poundcake_tracking_id=record.get("tracking_id", ""),
     )
     tried = fields.get("workflow") or "nothing was run"
     annotations = {
@@ -112,6 +121,28 @@ def escalation_alert(
     if fields.get("execution_url"):
         alert["generatorURL"] = fields["execution_url"]
     return alert
+
+
+def escalation_book(alert: Mapping[str, Any], url: str) -> Dict[str, Any]:
+    """What the record keeps of a posted escalation (``notifications.escalation``)."""
+    return {
+        "alertmanager_url": url,
+        "labels": alert["labels"],
+        "annotations": alert["annotations"],
+        "starts_at": alert["startsAt"],
+        "ends_at": alert["endsAt"],
+    }
+
+
+def escalation_again(book: Mapping[str, Any], ends_at: Optional[str] = None) -> Dict[str, Any]:
+    """The escalation the record keeps, to post again: as it was posted, or
+    ended at ``ends_at``."""
+    return {
+        "labels": book["labels"],
+        "annotations": book["annotations"],
+        "startsAt": book["starts_at"],
+        "endsAt": ends_at or book["ends_at"],
+    }
 
 
 def silence_for(

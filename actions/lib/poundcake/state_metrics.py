@@ -22,8 +22,8 @@ once instead, to write the index.
   (one call a poll, :class:`FailedMessages`).
 - ``poundcake_active_remediations``, ``poundcake_suppressed_incidents`` and
   ``poundcake_breakers_open`` are what the view says now, and
-  ``poundcake_escalations_open`` the escalations the poll keeps in
-  Alertmanager (:mod:`poundcake.escalations`).
+  ``poundcake_escalations_open`` the escalations the poll's last round
+  kept in Alertmanager (:mod:`poundcake.escalations`).
 
 Records expire by st2's key TTL (``incident_ttl_seconds`` from their
 resolve), so the poll deletes nothing.
@@ -76,7 +76,7 @@ class RemediationMetrics:
         )
         self.escalations_open = Gauge(
             "poundcake_escalations_open",
-            "Open PoundCakeEscalation alerts the sensor keeps in Alertmanager.",
+            "Open PoundCakeEscalation alerts the sensor's last round re-posted to Alertmanager.",
             registry=registry,
         )
         self.duration = Histogram(
@@ -266,18 +266,17 @@ class StatePoller:
         windows = stored_windows(store)
         shown = self._view.shown()
         self._metrics.show(shown, breakers)
-        if self._escalations is not None:
-            try:
-                self._escalations.keep(shown)
-            except Exception as exc:  # a bug: the poll's other work goes on
-                self._metrics.notifications_failed.inc()
-                self._log.error("keeping PoundCakeEscalation alerts failed: %s", exc)
         if self._recorder is not None:
             self._recorder.set_suppressions(windows)
         if self._board is not None:
             now = store.clock()
             views = [w.view(now) for w in windows]
             self._board.update(shown, views, breakers, now, self._view.limit)
+        if self._escalations is not None:  # last: Alertmanager's time is not the board's
+            try:
+                self._escalations.keep()
+            except Exception as exc:  # st2api listing the names: the next round
+                self._log.warning("keeping PoundCakeEscalation alerts failed: %s", exc)
 
     def _watched(
         self, tracking_id: str, record: Optional[Dict[str, Any]]

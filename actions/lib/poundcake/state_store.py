@@ -47,6 +47,8 @@ SUPPRESSION = PREFIX + "suppression."
 BREAKER_FAILURE = PREFIX + "breaker_failure."
 BREAKER_OPEN = PREFIX + "breaker_open."
 NOISE = PREFIX + "noise."
+# an open PoundCakeEscalation, by tracking id: what the sensor keeps in Alertmanager
+ESCALATION_KEPT = PREFIX + "escalation."
 PAGE = 100  # st2api's default api.max_page_size; st2 3.8 lists at most that per call
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
 

@@ -13,8 +13,9 @@ stored with the state that told it, once:
   remediation, its state or its reason; it is counted in the record's
   ``notifications`` and logged;
 - an escalating transition posts ``PoundCakeEscalation`` once per
-  incident (with ``alertmanager_url``), and the resolve ends it; the
-  sensor keeps it in Alertmanager meanwhile (:mod:`poundcake.escalations`);
+  incident (with ``alertmanager_url``) and names it in
+  ``poundcake.escalation.<tracking_id>``, so the sensor keeps it in
+  Alertmanager (:mod:`poundcake.escalations`); the resolve ends it;
 - ``remediating`` (not a dry run) creates the silence
   (``silence_while_remediating``); every other transition expires it,
   but ``remediated`` when ``await_clear`` follows, which expires it once
@@ -31,14 +32,16 @@ from poundcake import notifiers as tell
 from poundcake.alertmanager_api import (
     Alertmanager,
     AlertmanagerError,
+    escalation_again,
     escalation_alert,
+    escalation_book,
     held,
     silence_for,
     unsilenceable,
 )
 from poundcake.incidents import transitions
 from poundcake.st2_api import St2Api, St2ApiError
-from poundcake.state_store import iso
+from poundcake.state_store import ESCALATION_KEPT, StateStore, iso
 
 # (record, its last history entry before the write): what a writer tells of it
 Tell = Callable[[Dict[str, Any], Optional[Dict[str, Any]]], None]
@@ -59,11 +62,13 @@ class Transitions:
         st2: Callable[[], St2Api] = St2Api.from_env,
         alertmanager: Optional[Alertmanager] = None,
         sleep: Callable[[float], None] = time.sleep,
+        store: Optional[StateStore] = None,
     ) -> None:
         self.config = config
         self.logger = logger
         self._st2 = st2
         self._sleep = sleep
+        self._store = store  # where an open escalation is named for the sensor
         self._trace: Optional[Tuple[St2Api, Optional[str]]] = None
         url = config.get("alertmanager_url") or ""
         self.alertmanager = alertmanager or (Alertmanager(url) if url else None)
@@ -145,45 +150,45 @@ class Transitions:
             ttl = self.config.get("unresolved_ttl_seconds") or MONTH
             alert = escalation_alert(record, state, fields, iso(now), iso(now + ttl))
             if self._post(record, alert, now, "escalation alert"):
-                book["escalation"] = {
-                    "alertmanager_url": self.alertmanager.url,  # the sensor keeps it there
-                    "labels": alert["labels"],
-                    "annotations": alert["annotations"],
-                    "starts_at": alert["startsAt"],
-                    "ends_at": alert["endsAt"],
-                }
+                book["escalation"] = escalation_book(alert, self.alertmanager.url)
+                self._keep(record, ttl, now)
         elif state == "resolved" and posted and not posted.get("ended_at"):
-            alert = {
-                "labels": posted["labels"],
-                "annotations": posted["annotations"],
-                "startsAt": posted["starts_at"],
-                "endsAt": iso(now),
-            }
+            alert = escalation_again(posted, iso(now))
             what = "end of the escalation alert"
             if self._post(record, alert, now, what, END_RETRY_SECONDS):
                 posted.update(ends_at=alert["endsAt"], ended_at=iso(now))
 
+    def _keep(self, record: Dict[str, Any], ttl: int, now: float) -> None:
+        """Name the open escalation for the sensor, which re-posts it until
+        the record says it ended (:mod:`poundcake.escalations`)."""
+        if self._store is None:
+            return
+        tracking_id = record["tracking_id"]
+        try:
+            self._store.put(ESCALATION_KEPT + tracking_id, {"tracking_id": tracking_id}, ttl=ttl)
+        except Exception as exc:  # st2api: it was posted; only an Alertmanager restart loses it
+            why = f"{type(exc).__name__}: {exc}"
+            self._failed(record, "keeping the escalation alert", why, now)
+
     def _post(
         self, record: Dict[str, Any], alert: Dict, now: float, what: str, retry: Tuple = ()
     ) -> bool:
-        """Post ``alert``, again after each pause of ``retry``; a failure of
-        the last try is counted in the record."""
-        for pause in retry:
+        """Post ``alert``, again after each pause of ``retry`` while the
+        failure is one a retry can cure; the last failure is counted in the record."""
+        for pause in (*retry, None):
             try:
                 self.alertmanager.post_alerts([alert])
                 return True
             except AlertmanagerError as exc:
+                if pause is None or not exc.retryable:
+                    self._failed(record, what, str(exc), now)
+                    return False
                 self.logger.warning(
                     "%s: %s failed (%s); trying again in %.0f s",
                     record["tracking_id"], what, exc, pause,
                 )  # fmt: skip
                 self._sleep(pause)
-        try:
-            self.alertmanager.post_alerts([alert])
-        except AlertmanagerError as exc:
-            self._failed(record, what, str(exc), now)
-            return False
-        return True
+        return False
 
     # ------------------------------------------------------------ silence
     def _silence(
@@ -249,16 +254,17 @@ def teller(
     st2: Callable[[], St2Api] = St2Api.from_env,
     clock: Callable[[], float] = time.time,
     reuse: bool = False,
+    store: Optional[StateStore] = None,
 ) -> Tell:
     """A ``Tell`` for writers that hand over a record and its last entry
     before the write (``close_incidents``, the watchdog). Each call asks
     ``st2`` afresh (the sensor's token is renewed between calls), unless
     ``reuse``: an action's run tells of all its records with one API client
     and one look-up of its own trace."""
-    kept = Transitions(config, logger, st2) if reuse else None
+    kept = Transitions(config, logger, st2, store=store) if reuse else None
 
     def tell(record: Dict[str, Any], since: Optional[Dict[str, Any]]) -> None:
-        told = kept or Transitions(config, logger, st2)
+        told = kept or Transitions(config, logger, st2, store=store)
         told.tell(record, transitions(record, since), clock())
 
     return tell
