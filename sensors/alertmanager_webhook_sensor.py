@@ -129,7 +129,10 @@ class AlertmanagerWebhookSensor(Sensor):
                 _coordination_lock,
                 Alertmanager(settings.alertmanager_url),
                 settings.escalation_repost_seconds,
-                settings.incident_ttl_seconds,
+                {
+                    "resolved": settings.incident_ttl_seconds,
+                    "unresolved": settings.unresolved_ttl_seconds,
+                },
                 remediation_metrics,
                 self._log,
             )

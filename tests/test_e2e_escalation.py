@@ -21,7 +21,7 @@ from test_lifecycle import process_inputs, record
 from test_workflows import Shell
 
 from poundcake.alertmanager_api import ESCALATION, Alertmanager, AlertmanagerError
-from poundcake.escalations import EscalationKeeper, open_escalation
+from poundcake.escalations import EscalationKeeper, book_of, lived_out
 from poundcake.state_metrics import RemediationMetrics
 from poundcake.state_store import ESCALATION_KEPT, INCIDENT, StateStore, epoch, iso
 from poundcake.transitions import END_RETRY_SECONDS, Transitions
@@ -170,20 +170,48 @@ class Clock:
         return self.now
 
 
-def keeper(datastore, url, clock=None, every=300, locks=None):
-    """The sensor's keeper over the actions' datastore, and a reader of its
-    metrics (by name, as /metrics shows them)."""
+class Locks:
+    """The incident locks a keeper takes, and whether one is held now."""
+
+    def __init__(self):
+        self.taken, self.held = [], False
+
+    @contextlib.contextmanager
+    def __call__(self, name):
+        self.taken.append(name)
+        self.held = True
+        try:
+            yield
+        finally:
+            self.held = False
+
+
+class UnderLock(Alertmanager):
+    """The real Alertmanager; every post checks the incident's lock is held,
+    and refuses (HTTP 400) the alerts of ``refused`` cases."""
+
+    def __init__(self, url, locks, refused=()):
+        super().__init__(url)
+        self.locks, self.refused = locks, refused
+
+    def post_alerts(self, alerts):
+        assert self.locks.held, "posted outside the incident's lock"
+        if any(a["labels"].get("case") in self.refused for a in alerts):
+            raise AlertmanagerError("POST /api/v2/alerts: HTTP 400 bad alert", False)
+        super().post_alerts(alerts)
+
+
+def keeper(datastore, url, clock=None, every=300, refused=(), store=None):
+    """The sensor's keeper over the actions' datastore, its locks, and a
+    reader of its metrics (by name, as /metrics shows them)."""
     registry = CollectorRegistry()
-
-    def lock(name):
-        (locks if locks is not None else []).append(name)
-        return contextlib.nullcontext()
-
+    locks = Locks()
     keep = EscalationKeeper(
-        StateStore(datastore), lock, Alertmanager(url), every, 3600,
-        RemediationMetrics(registry), Log(), clock=clock or Clock(),
+        store or StateStore(datastore), locks, UnderLock(url, locks, refused), every,
+        {"resolved": 3600, "unresolved": 3600}, RemediationMetrics(registry), Log(),
+        clock=clock or Clock(),
     )  # fmt: skip
-    return keep, registry.get_sample_value
+    return keep, registry.get_sample_value, locks
 
 
 def resolve(doc, config, datastore):
@@ -192,85 +220,125 @@ def resolve(doc, config, datastore):
     resolved_by_the_action(doc, config, datastore)
 
 
-def failed_escalated(am, case):
-    """A failed remediation's record, its PoundCakeEscalation in ``am``, named for the sensor."""
+def failed_escalated(am, case, datastore=None, url=None):
+    """A failed remediation's record, its PoundCakeEscalation posted to ``url``
+    (``am``'s by default), named for the sensor."""
     doc = labelled(case)
-    datastore = shared_datastore()
-    config = {"alertmanager_url": am.url}
+    datastore = datastore if datastore is not None else shared_datastore()
+    config = {"alertmanager_url": url or am.url}
     _, _, rec, _ = process(doc, datastore, config, shell=Shell(fail={"act"}))
-    (alert,) = wait_for(lambda: escalations(am, case), 10, what="PoundCakeEscalation")
-    assert alert["labels"]["poundcake_tracking_id"] == doc["tracking_id"]
-    assert StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"])
-    return doc, rec, alert, datastore
+    marker = StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"])
+    assert marker["alert"]["labels"]["poundcake_tracking_id"] == doc["tracking_id"]
+    if url is None:
+        (alert,) = wait_for(lambda: escalations(am, case), 10, what="PoundCakeEscalation")
+        assert alert["labels"]["poundcake_tracking_id"] == doc["tracking_id"]
+    return doc, rec, datastore
+
+
+def kept_name(datastore, doc):
+    return StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"])
 
 
 def test_the_sensor_puts_an_open_escalation_back_after_alertmanager_restarts(am):
-    doc, _, before, datastore = failed_escalated(am, "esc-restart")
+    doc, _, datastore = failed_escalated(am, "esc-restart")
+    (before,) = escalations(am, "esc-restart")
     am.restart()
     assert escalations(am, "esc-restart") == []  # Alertmanager keeps no alerts across one
-    locks = []
-    keep, metric = keeper(datastore, am.url, locks=locks)
-    assert keep.keep()["firing"] >= 1
+    keep, metric, locks = keeper(datastore, am.url)
+    assert keep.keep() == {"firing": 1, "ended": 0, "dropped": 0, "left": 0}
     (after,) = wait_for(lambda: escalations(am, "esc-restart"), 10, what="the escalation back")
     assert after["labels"] == before["labels"] and after["startsAt"] == before["startsAt"]
     assert after["annotations"] == before["annotations"]
-    assert INCIDENT + doc["tracking_id"] in locks  # read and posted under the incident's lock
-    assert metric("poundcake_escalations_open") >= 1
+    assert locks.taken == [INCIDENT + doc["tracking_id"]]  # posted under it (UnderLock)
+    assert metric("poundcake_escalations_open") == 1
+    assert kept_name(datastore, doc)  # kept for the next round
 
 
 def test_a_keeper_never_brings_back_an_escalation_its_resolve_ended(am):
-    doc, _, _, datastore = failed_escalated(am, "esc-ended")
+    doc, _, datastore = failed_escalated(am, "esc-ended")
     resolve(doc, {**SCOPE, "alertmanager_url": am.url}, datastore)
     wait_for(lambda: not escalations(am, "esc-ended"), 10, what="the escalation ended")
-    keep, _ = keeper(datastore, am.url)
-    assert keep.keep()["dropped"] >= 1
-    assert StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"]) is None
+    keep, _, _ = keeper(datastore, am.url)
+    assert keep.keep() == {"firing": 0, "ended": 0, "dropped": 1, "left": 0}
+    assert kept_name(datastore, doc) is None
     time.sleep(1)
     assert escalations(am, "esc-ended") == []
 
 
 def test_the_sensor_posts_and_records_the_end_a_resolve_could_not(am):
-    doc, _, _, datastore = failed_escalated(am, "esc-lost-end")
+    doc, _, datastore = failed_escalated(am, "esc-lost-end")
     resolve(doc, {**SCOPE, "alertmanager_url": "http://127.0.0.1:9"}, datastore)  # unreachable
     rec = record(datastore, doc["tracking_id"])
     assert rec["state"] == "resolved" and rec["notifications"]["failures"] == 1
     assert escalations(am, "esc-lost-end")  # still paging
     clock = Clock()
-    keep, _ = keeper(datastore, am.url, clock)
-    assert keep.keep()["ended"] >= 1
+    keep, _, _ = keeper(datastore, am.url, clock)
+    assert keep.keep() == {"firing": 0, "ended": 1, "dropped": 0, "left": 0}
     wait_for(lambda: not escalations(am, "esc-lost-end"), 10, what="the escalation ended")
     ended = record(datastore, doc["tracking_id"])["notifications"]["escalation"]
     assert ended["ended_at"] and ended["ended_by"] == "the sensor's escalation keeper"
-    assert StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"]) is None
+    assert kept_name(datastore, doc) is None
     clock.now += 301
-    assert keep.keep()["ended"] == 0  # nothing left to end
+    assert keep.keep() == {"firing": 0, "ended": 0, "dropped": 0, "left": 0}
+
+
+def test_the_sensor_posts_an_escalation_whose_first_post_failed(am):
+    doc, rec, datastore = failed_escalated(am, "esc-first-lost", url="http://127.0.0.1:9")
+    assert "escalation" not in rec["notifications"] and rec["notifications"]["failures"] == 1
+    keep, _, _ = keeper(datastore, am.url)
+    assert keep.keep() == {"firing": 1, "ended": 0, "dropped": 0, "left": 0}
+    (alert,) = wait_for(lambda: escalations(am, "esc-first-lost"), 10, what="the escalation")
+    assert alert["labels"]["poundcake_state"] == "failed"
+    book = record(datastore, doc["tracking_id"])["notifications"]["escalation"]
+    assert book["posted_by"] == "the sensor's escalation keeper"
+    assert book["labels"] == alert["labels"]
+    resolve(doc, {**SCOPE, "alertmanager_url": am.url}, datastore)  # the resolve ends it now
+    wait_for(lambda: not escalations(am, "esc-first-lost"), 10, what="the escalation ended")
 
 
 def test_a_round_every_repost_seconds_and_alertmanager_down_counted_not_raised(am):
-    doc, _, _, datastore = failed_escalated(am, "esc-rounds")
+    doc, _, datastore = failed_escalated(am, "esc-rounds")
     clock = Clock()
-    keep, metric = keeper(datastore, "http://127.0.0.1:9", clock, every=60)
-    assert keep.keep() == {"firing": 0, "ended": 0, "dropped": 0}  # the first post failed
+    keep, metric, _ = keeper(datastore, "http://127.0.0.1:9", clock, every=60)
+    assert keep.keep() == {"firing": 0, "ended": 0, "dropped": 0, "left": 0}  # its post failed
     assert metric("poundcake_notifications_failed_total") == 1
     assert keep.keep() == {}  # not due
     clock.now += 61
     keep.keep()
     assert metric("poundcake_notifications_failed_total") == 2  # once a round
-    assert StateStore(datastore).get(ESCALATION_KEPT + doc["tracking_id"])  # kept for the next
+    assert kept_name(datastore, doc)  # kept for the next
 
 
-def test_a_record_that_holds_no_escalation_drops_its_name():
+def test_one_refused_escalation_never_blocks_the_others(am):
+    datastore = shared_datastore()
+    refused, _, _ = failed_escalated(am, "esc-refused-one", datastore)
+    taken, _, _ = failed_escalated(am, "esc-taken-one", datastore)
+    am.restart()
+    keep, metric, _ = keeper(datastore, am.url, refused=("esc-refused-one",))
+    assert keep.keep()["firing"] == 1
+    wait_for(lambda: escalations(am, "esc-taken-one"), 10, what="the other escalation back")
+    assert metric("poundcake_notifications_failed_total") == 1
+    assert kept_name(datastore, refused) and kept_name(datastore, taken)
+
+
+def test_an_unreadable_record_leaves_the_name_to_its_ttl(am):
+    doc, _, datastore = failed_escalated(am, "esc-unread")
+    store = StateStore(datastore)
+    store.get = lambda key: None if key.startswith(INCIDENT) else StateStore.get(store, key)
+    keep, _, _ = keeper(datastore, am.url, store=store)
+    assert keep.keep() == {"firing": 0, "ended": 0, "dropped": 0, "left": 1}
+    assert kept_name(datastore, doc)
+
+
+def test_what_a_record_says_of_its_escalation():
     now = time.time()
     book = {"labels": {"a": "b"}, "annotations": {}, "starts_at": iso(now - 60)}
     book["ends_at"] = iso(now + 3600)
-    assert open_escalation({"notifications": {"escalation": book}}, now) is book
-    assert open_escalation({"notifications": {"escalation": book}}, now + 7200) is None
-    assert (
-        open_escalation({"notifications": {"escalation": {**book, "ended_at": "x"}}}, now) is None
-    )
-    for broken in (None, {}, {"notifications": "x"}, {"notifications": {"escalation": "x"}},
-                   {"notifications": {"escalation": {"labels": {}}}}):  # fmt: skip
-        assert open_escalation(broken, now) is None
+    assert book_of({"notifications": {"escalation": book}}) is book
+    assert not lived_out(book, now) and lived_out(book, now + 7200)
+    assert lived_out({"labels": {}}, now)  # not an escalation this version wrote
+    for broken in (None, {}, {"notifications": "x"}, {"notifications": {"escalation": "x"}}):
+        assert book_of(broken) is None
 
 
 # ------------------------------------------------------------ the silence

@@ -151,21 +151,23 @@ class Transitions:
             alert = escalation_alert(record, state, fields, iso(now), iso(now + ttl))
             if self._post(record, alert, now, "escalation alert"):
                 book["escalation"] = escalation_book(alert, self.alertmanager.url)
-                self._keep(record, ttl, now)
+            self._keep(record, alert, ttl, now)  # posted or not: the sensor posts it again
         elif state == "resolved" and posted and not posted.get("ended_at"):
             alert = escalation_again(posted, iso(now))
             what = "end of the escalation alert"
             if self._post(record, alert, now, what, END_RETRY_SECONDS):
                 posted.update(ends_at=alert["endsAt"], ended_at=iso(now))
 
-    def _keep(self, record: Dict[str, Any], ttl: int, now: float) -> None:
-        """Name the open escalation for the sensor, which re-posts it until
-        the record says it ended (:mod:`poundcake.escalations`)."""
+    def _keep(self, record: Dict[str, Any], alert: Dict, ttl: int, now: float) -> None:
+        """Name the escalation for the sensor, with the alert itself: it
+        re-posts it until the record says it ended, and posts it if this
+        post failed (:mod:`poundcake.escalations`)."""
         if self._store is None:
             return
         tracking_id = record["tracking_id"]
+        marker = {"tracking_id": tracking_id, "alert": alert}
         try:
-            self._store.put(ESCALATION_KEPT + tracking_id, {"tracking_id": tracking_id}, ttl=ttl)
+            self._store.put(ESCALATION_KEPT + tracking_id, marker, ttl=ttl)
         except Exception as exc:  # st2api: it was posted; only an Alertmanager restart loses it
             why = f"{type(exc).__name__}: {exc}"
             self._failed(record, "keeping the escalation alert", why, now)
