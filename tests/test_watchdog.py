@@ -186,3 +186,28 @@ def test_each_poll_runs_the_escalation_keeper_last_and_survives_it():
     poll.poll_once()
     assert order == ["board", "keeper"] * 2  # Alertmanager's time is never the board's
     assert registry.get_sample_value("poundcake_state_poll_errors_total") == 0
+
+
+def test_a_failing_read_back_never_keeps_the_watchdog_waiting(monkeypatch):
+    """The sensor's start reads back the newest records; while st2api fails
+    that read, each poll counts it and still closes what is in flight."""
+    import poundcake.state_metrics as state_metrics
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("st2api: HTTP 500")
+
+    monkeypatch.setattr(state_metrics, "incidents", failing)
+    monkeypatch.setattr(state_metrics, "recent", failing)
+    clock = Clock()
+    store = StateStore(shared_datastore(), clock)
+    view = IncidentView()
+    payload = dict(alert(), alertname="MyAppDown")
+    poll, registry = poller(store, FakeApi(), view)  # its seed failed
+    view.watch(payload, now=clock.now)
+    clock.now += 121
+    poll.poll_once()  # the seed fails again
+    assert store.get(INCIDENT + payload["tracking_id"])["state"] == "unrouted"
+    assert registry.get_sample_value("poundcake_state_poll_errors_total") == 2
+    monkeypatch.undo()
+    poll.poll_once()  # read back now
+    assert poll._seeded and registry.get_sample_value("poundcake_state_poll_errors_total") == 2

@@ -242,17 +242,12 @@ class StatePoller:
 
     def poll_once(self) -> None:
         store = self._store
-        if not self._seeded:  # once per sensor start: the newest records, for the view
-            if not indexed(store):
-                # an install from before the index: every record, indexed as read (once)
-                docs = incidents(store)
-                if self._index is not None:
-                    docs = self._index.add_records(docs)
-            else:
-                docs = recent(store, self._retention, self._view.limit, WATCH_SECONDS)
-            self._view.seed(docs, store.clock())
-            self._seeded = True
-        else:
+        seeding = not self._seeded
+        if seeding:  # once per sensor start: the newest records, for the view
+            self._seed(store)
+        # every poll but the seed's reads what is in flight; a failed seed's too:
+        # the watchdog must not wait for the read of what came before
+        if not seeding or not self._seeded:
             watching = self._view.watching(store.clock())
             self._metrics.watched.set(len(watching))
             for tracking_id in watching:
@@ -277,6 +272,27 @@ class StatePoller:
                 self._escalations.keep()
             except Exception as exc:  # st2api listing the names: the next round
                 self._log.warning("keeping PoundCakeEscalation alerts failed: %s", exc)
+
+    def _seed(self, store: StateStore) -> None:
+        """Read back the newest records for the view; a failure is counted
+        and logged, and the next poll tries again."""
+        try:
+            if not indexed(store):
+                # an install from before the index: every record, indexed as read (once)
+                docs = incidents(store)
+                if self._index is not None:
+                    docs = self._index.add_records(docs)
+            else:
+                docs = recent(store, self._retention, self._view.limit, WATCH_SECONDS)
+            self._view.seed(docs, store.clock())
+        except Exception as exc:  # st2api down or answering 500: the poll goes on
+            self._metrics.poll_errors.inc()
+            self._log.warning(
+                "reading back poundcake records failed (tried again next poll): %s: %s",
+                type(exc).__name__, exc,
+            )  # fmt: skip
+            return
+        self._seeded = True
 
     def _watched(
         self, tracking_id: str, record: Optional[Dict[str, Any]]
