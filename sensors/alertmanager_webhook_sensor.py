@@ -122,10 +122,11 @@ class AlertmanagerWebhookSensor(Sensor):
             self._pool.close()
             raise
         remediation_metrics = RemediationMetrics(metrics.registry)
+        writer = StateStore(self.sensor_service)  # the watchdog's and the keeper's writes
         keeper = None
         if settings.alertmanager_url and settings.escalation_repost_seconds:
             keeper = EscalationKeeper(
-                StateStore(self.sensor_service),
+                writer,
                 _coordination_lock,
                 Alertmanager(settings.alertmanager_url),
                 settings.escalation_repost_seconds,
@@ -146,7 +147,7 @@ class AlertmanagerWebhookSensor(Sensor):
             self._recorder,
             self._index,
             Watchdog(
-                StateStore(self.sensor_service),
+                writer,
                 self._st2_api,
                 _coordination_lock,
                 settings.escalation_action,
@@ -154,12 +155,7 @@ class AlertmanagerWebhookSensor(Sensor):
                 settings.stuck_after_seconds,
                 self._log,
                 settings.unresolved_ttl_seconds,
-                teller(
-                    self.config or {},
-                    self._log,
-                    self._st2_api,
-                    store=StateStore(self.sensor_service),
-                ),
+                teller(self.config or {}, self._log, self._st2_api, store=writer),
             ),
             retention,
             FailedMessages(self._st2_api, self._log),

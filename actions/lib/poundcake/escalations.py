@@ -39,6 +39,7 @@ from poundcake.alertmanager_api import (
     escalation_again,
     escalation_book,
 )
+from poundcake.notifiers import bookkeeping
 from poundcake.state_store import ESCALATION_KEPT, INCIDENT, Lock, StateStore, epoch, iso
 
 FIRING, ENDED, DROPPED, LEFT = "firing", "ended", "dropped", "left"
@@ -126,14 +127,12 @@ class EscalationKeeper:
                 if not isinstance(alert, dict):
                     self._store.delete(ESCALATION_KEPT + tracking_id)
                     return DROPPED
-                book = escalation_book(alert, self._am.url)
-                book["posted_by"] = KEEPER
+                book = {**escalation_book(alert, self._am.url), "posted_by": KEEPER}
+                bookkeeping(record)["escalation"] = book  # stored only once posted
                 if not resolved:
                     self._am.post_alerts([alert])
-                    record.setdefault("notifications", {})["escalation"] = book
                     self._store.put(key, record, ttl=self._ttl["unresolved"])
                     return FIRING
-                record.setdefault("notifications", {})["escalation"] = book
             elif not resolved:
                 self._am.post_alerts([escalation_again(book)])
                 return FIRING
