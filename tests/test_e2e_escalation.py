@@ -18,6 +18,7 @@ from processes import AlertmanagerProcess, wait_for
 from prometheus_client import CollectorRegistry
 from test_envelope import SCOPE, payload, process
 from test_lifecycle import process_inputs, record
+from test_watchdog import Clock
 from test_workflows import Shell
 
 from poundcake.alertmanager_api import ESCALATION, Alertmanager, AlertmanagerError
@@ -162,14 +163,6 @@ def test_a_refused_end_is_not_tried_again(am):
 
 
 # ------------------------------------------- kept in Alertmanager by the sensor
-class Clock:
-    def __init__(self):
-        self.now = time.time()
-
-    def __call__(self):
-        return self.now
-
-
 class Locks:
     """The incident locks a keeper takes, and whether one is held now."""
 
@@ -209,7 +202,7 @@ def keeper(datastore, url, clock=None, every=300, refused=(), store=None):
     keep = EscalationKeeper(
         store or StateStore(datastore), locks, UnderLock(url, locks, refused), every,
         {"resolved": 3600, "unresolved": 3600}, RemediationMetrics(registry), Log(),
-        clock=clock or Clock(),
+        clock=clock or Clock(time.time()),
     )  # fmt: skip
     return keep, registry.get_sample_value, locks
 
@@ -254,6 +247,37 @@ def test_the_sensor_puts_an_open_escalation_back_after_alertmanager_restarts(am)
     assert kept_name(datastore, doc)  # kept for the next round
 
 
+HOSTILE = [  # labels an alert rule's author writes: outside the scope, one machine two names
+    ("esc-h-st2-host", {"instance": "localhost:9100", "service": "reboot.target"}),
+    ("esc-h-deny-unit", {"instance": "web-1:9100", "service": "sshd"}),
+    ("esc-h-name-one", {"instance": "web-1:9100", "service": "nginx.socket"}),
+    ("esc-h-name-two", {"instance": "WEB-1:9256", "service": "nginx.socket"}),
+]
+
+
+def test_hostile_labels_are_refused_and_each_refusal_is_kept_in_alertmanager(am):
+    datastore = shared_datastore()
+    config = {"alertmanager_url": am.url}
+    books = {}
+    for case, labels in HOSTILE:
+        doc = labelled(case, **labels)
+        _, shell, rec, _ = process(doc, datastore, config)
+        assert rec["state"] == "refused" and shell.commands == [], (case, shell.commands)
+        books[case] = rec["notifications"]["escalation"]
+        wait_for(lambda c=case: escalations(am, c), 10, what=f"the escalation of {case}")
+    am.restart()
+    keep, _, _ = keeper(datastore, am.url)
+    assert keep.keep() == {"firing": len(HOSTILE), "ended": 0, "dropped": 0, "left": 0}
+    for case, book in books.items():
+        (back,) = wait_for(lambda c=case: escalations(am, c), 10, what=f"{case} back")
+        assert back["labels"] == book["labels"] and back["labels"]["poundcake_state"] == "refused"
+    # one machine under two names: two incidents, each its own escalation
+    ids = {
+        books[c]["labels"]["poundcake_tracking_id"] for c in ("esc-h-name-one", "esc-h-name-two")
+    }
+    assert len(ids) == 2
+
+
 def test_a_keeper_never_brings_back_an_escalation_its_resolve_ended(am):
     doc, _, datastore = failed_escalated(am, "esc-ended")
     resolve(doc, {**SCOPE, "alertmanager_url": am.url}, datastore)
@@ -271,7 +295,7 @@ def test_the_sensor_posts_and_records_the_end_a_resolve_could_not(am):
     rec = record(datastore, doc["tracking_id"])
     assert rec["state"] == "resolved" and rec["notifications"]["failures"] == 1
     assert escalations(am, "esc-lost-end")  # still paging
-    clock = Clock()
+    clock = Clock(time.time())
     keep, _, _ = keeper(datastore, am.url, clock)
     assert keep.keep() == {"firing": 0, "ended": 1, "dropped": 0, "left": 0}
     wait_for(lambda: not escalations(am, "esc-lost-end"), 10, what="the escalation ended")
@@ -298,7 +322,7 @@ def test_the_sensor_posts_an_escalation_whose_first_post_failed(am):
 
 def test_a_round_every_repost_seconds_and_alertmanager_down_counted_not_raised(am):
     doc, _, datastore = failed_escalated(am, "esc-rounds")
-    clock = Clock()
+    clock = Clock(time.time())
     keep, metric, _ = keeper(datastore, "http://127.0.0.1:9", clock, every=60)
     assert keep.keep() == {"firing": 0, "ended": 0, "dropped": 0, "left": 0}  # its post failed
     assert metric("poundcake_notifications_failed_total") == 1
